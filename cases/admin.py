@@ -1,0 +1,474 @@
+import re
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
+
+from cases import services
+from cases.errors import CaseWorkflowError
+from cases.forms import DecisionForm, RouteStepForm
+from cases.models import (
+    ActionItem,
+    Approval,
+    AttackPathStep,
+    Case,
+    CaseIdentity,
+    CaseState,
+    CaseTransition,
+    Comment,
+    Evidence,
+)
+from cases.selectors import action_item_list, approval_list, case_list, evidence_list
+from cases.workflow import ACTIONS_BY_NAME, available_actions, decidable_approvals
+from portal.admin_mixins import ReadOnlyAdminMixin, ReadOnlyTabularInline
+
+CASE_REFERENCE = re.compile(r"^\s*CASE-0*(\d+)\s*$", re.IGNORECASE)
+STATE_COLOURS = {
+    CaseState.IDENTIFIED: "#6b7280",
+    CaseState.CONFIRMED: "#2563eb",
+    CaseState.ASSIGNED: "#7c3aed",
+    CaseState.IN_PROGRESS: "#d97706",
+    CaseState.VERIFIED: "#0d9488",
+    CaseState.CLOSED: "#15803d",
+    CaseState.DISMISSED: "#9ca3af",
+    CaseState.RISK_ACCEPTED: "#b91c1c",
+}
+
+
+def _autocomplete(model: type, field_name: str) -> AutocompleteSelect:
+    return AutocompleteSelect(model._meta.get_field(field_name), admin.site)  # type: ignore[attr-defined]
+
+
+# --- Inlines: what happened on the case, read-only; additions go through the case actions -----------------
+
+
+class TransitionInline(ReadOnlyTabularInline):
+    model = CaseTransition
+    verbose_name = "lifecycle step"
+    verbose_name_plural = "Lifecycle (who, when, from, to, why)"
+    fields = ("at", "name", "source_state", "target_state", "actor", "reason")
+    show_change_link = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CaseTransition]:
+        return super().get_queryset(request).select_related("actor")
+
+
+class IdentityInline(ReadOnlyTabularInline):
+    model = CaseIdentity
+    verbose_name_plural = "Linked identities"
+    fields = ("nhi", "linked_at")
+    show_change_link = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CaseIdentity]:
+        return super().get_queryset(request).select_related("nhi")
+
+
+class ActionItemInline(ReadOnlyTabularInline):
+    model = ActionItem
+    fields = ("kind", "title", "owning_team", "status", "external_reference", "completed_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ActionItem]:
+        return super().get_queryset(request).select_related("owning_team")
+
+
+class EvidenceInline(ReadOnlyTabularInline):
+    model = Evidence
+    fields = ("kind", "title", "file", "url", "sha256", "captured_by", "captured_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Evidence]:
+        return super().get_queryset(request).select_related("captured_by")
+
+
+class ApprovalInline(ReadOnlyTabularInline):
+    model = Approval
+    fields = ("kind", "status", "reason", "risk_expires_on", "requested_by", "decided_by", "decided_at", "decision_note")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Approval]:
+        return super().get_queryset(request).select_related("requested_by", "decided_by")
+
+
+class AttackPathStepInline(ReadOnlyTabularInline):
+    model = AttackPathStep
+    verbose_name_plural = "Attack path"
+    fields = (
+        "position", "source_node", "target_node", "technique", "nhi", "failed_control", "remediation_team",
+        "remediation_action",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AttackPathStep]:
+        return super().get_queryset(request).select_related(
+            "nhi", "failed_control", "remediation_team", "remediation_action"
+        )
+
+
+class CommentInline(ReadOnlyTabularInline):
+    model = Comment
+    fields = ("created_at", "author", "body")
+    show_change_link = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Comment]:
+        return super().get_queryset(request).select_related("author")
+
+
+# --- Case --------------------------------------------------------------------------------------------------
+
+
+class CaseForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = Case
+        fields = ("title", "summary", "kind", "severity", "origin", "owning_team", "due_at")
+
+
+@admin.register(Case)
+class CaseAdmin(SimpleHistoryAdmin):
+    form = CaseForm
+    change_form_template = "admin/cases/case/change_form.html"
+    list_display = (
+        "reference", "title", "kind", "severity", "priority", "state_badge", "owning_team", "assignee", "due_at",
+        "created_at",
+    )
+    list_display_links = ("reference", "title")
+    list_select_related = ("owning_team", "assignee")
+    list_filter = ("state", "kind", "severity", "priority", "origin", "owning_team")
+    search_fields = ("title",)
+    autocomplete_fields = ("owning_team",)
+    show_full_result_count = False
+    list_per_page = 50
+    readonly_fields = (
+        "reference", "state_badge", "priority", "assignee", "opened_by", "created_at", "dismissal_reason",
+        "risk_accepted_until", "verified_at", "closed_at",
+    )
+    inlines = (
+        TransitionInline, IdentityInline, ActionItemInline, EvidenceInline, ApprovalInline, AttackPathStepInline,
+        CommentInline,
+    )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        editable = ("title", "summary", "kind", "severity", "origin", "owning_team", "due_at")
+        if obj is None:
+            return ((None, {"fields": editable}),)
+        return (
+            (None, {"fields": ("reference", "state_badge", "priority", "assignee", *editable)}),
+            (
+                "Record",
+                {
+                    "fields": (
+                        "opened_by", "created_at", "dismissal_reason", "risk_accepted_until", "verified_at",
+                        "closed_at",
+                    )
+                },
+            ),
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and obj.pk:
+            # Ownership changes through the Assign transition, where it is logged with its reason.
+            return (*self.readonly_fields, "owning_team", "origin")
+        return self.readonly_fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Case]:
+        return case_list(user=request.user)  # type: ignore[arg-type]
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Case], search_term: str) -> tuple[QuerySet[Case], bool]:
+        reference = CASE_REFERENCE.match(search_term)
+        if reference:
+            return queryset.filter(pk=int(reference.group(1))), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A case is a record: it is dismissed or closed, never deleted.
+        return False
+
+    @admin.display(description="Reference", ordering="id")
+    def reference(self, case: Case) -> str:
+        return case.reference
+
+    @admin.display(description="State", ordering="state")
+    def state_badge(self, case: Case) -> str:
+        return format_html(
+            '<span style="background:{};color:#fff;padding:1px 6px;border-radius:8px;white-space:nowrap">{}</span>',
+            STATE_COLOURS.get(case.state, "#444"),
+            case.get_state_display(),
+        )
+
+    def save_model(self, request: HttpRequest, obj: Case, form: forms.ModelForm, change: bool) -> None:  # type: ignore[type-arg]
+        actor = request.user
+        if change:
+            services.case_update(
+                actor=actor,  # type: ignore[arg-type]
+                case_id=obj.pk,
+                changes={name: form.cleaned_data[name] for name in form.changed_data},
+            )
+            return
+        created = services.case_open(actor=actor, **form.cleaned_data)  # type: ignore[arg-type]
+        obj.pk = created.pk
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # Inlines are read-only; nothing related is written from the change form.
+        pass
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], add: bool = False, change: bool = False, form_url: str = "", obj: Any = None) -> HttpResponse:
+        if obj is not None and obj.pk:
+            context["case_actions"] = available_actions(case=obj, user=request.user)  # type: ignore[arg-type]
+            context["decidable_approvals"] = decidable_approvals(case=obj, user=request.user)  # type: ignore[arg-type]
+            context["routable_steps"] = (
+                list(obj.attack_path_steps.filter(remediation_action__isnull=True, remediation_team__isnull=False))
+                if request.user.has_perm("cases.add_actionitem") and obj.is_open
+                else []
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # --- Case actions (transitions, approvals, work) ------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:  # type: ignore[override]
+        info = self.opts.app_label, self.opts.model_name
+        custom = [
+            path(
+                "<path:object_id>/act/decide/<int:approval_id>/",
+                self.admin_site.admin_view(self.decide_view),
+                name="%s_%s_decide" % info,
+            ),
+            path(
+                "<path:object_id>/act/route/<int:step_id>/",
+                self.admin_site.admin_view(self.route_view),
+                name="%s_%s_route" % info,
+            ),
+            path(
+                "<path:object_id>/act/<str:action_name>/",
+                self.admin_site.admin_view(self.action_view),
+                name="%s_%s_action" % info,
+            ),
+        ]
+        return custom + super().get_urls()  # type: ignore[operator]
+
+    def _case_for(self, request: HttpRequest, object_id: str) -> Case:
+        try:
+            pk = int(object_id)
+        except ValueError:
+            raise Http404("No such case.") from None
+        return get_object_or_404(self.get_queryset(request), pk=pk)
+
+    def _change_url(self, case: Case) -> str:
+        return reverse("admin:cases_case_change", args=(case.pk,))
+
+    def _run(self, request: HttpRequest, case: Case, form: forms.Form, perform: Any, done: str) -> HttpResponse | None:
+        """Call the service; on refusal, put its message on the form and return None to show it again."""
+        try:
+            perform()
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                for field, field_errors in error.error_dict.items():
+                    form.add_error(field if field in form.fields else None, field_errors)
+            else:
+                form.add_error(None, error)
+            return None
+        except CaseWorkflowError as error:
+            form.add_error(None, str(error))
+            return None
+        self.message_user(request, done, messages.SUCCESS)
+        return HttpResponseRedirect(self._change_url(case))
+
+    def _render(self, request: HttpRequest, case: Case, form: forms.Form, title: str, blocked_by: tuple[str, ...] = (), multipart: bool = False) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "case": case,
+            "form": form,
+            "title": f"{title}: {case.reference}",
+            "action_title": title,
+            "blocked_by": blocked_by,
+            "multipart": multipart,
+            "media": self.media + form.media,
+            "change_url": self._change_url(case),
+        }
+        return TemplateResponse(request, "admin/cases/case/action_form.html", context)
+
+    def action_view(self, request: HttpRequest, object_id: str, action_name: str) -> HttpResponse:
+        case = self._case_for(request, object_id)
+        action = ACTIONS_BY_NAME.get(action_name)
+        if action is None:
+            raise Http404(f"No case action called {action_name!r}.")
+        offered = {item.action.name: item for item in available_actions(case=case, user=request.user)}  # type: ignore[arg-type]
+        availability = offered.get(action_name)
+        if availability is None:
+            raise PermissionDenied(f"{action.label} is not available to you on {case.reference} in its current state.")
+        form = action.form_class(request.POST or None, request.FILES or None)
+        self._wire_autocomplete(form)
+        if request.method == "POST" and form.is_valid():
+            data = dict(form.cleaned_data)
+            response = self._run(
+                request, case, form, lambda: action.perform(case, request.user, data),  # type: ignore[arg-type]
+                f"{action.label}: done on {case.reference}.",
+            )
+            if response is not None:
+                return response
+        return self._render(request, case, form, action.label, availability.blocked_by, action.multipart)
+
+    def decide_view(self, request: HttpRequest, object_id: str, approval_id: int) -> HttpResponse:
+        case = self._case_for(request, object_id)
+        approval = next((a for a in decidable_approvals(case=case, user=request.user) if a.pk == approval_id), None)  # type: ignore[arg-type]
+        if approval is None:
+            raise PermissionDenied("This request is not pending, is your own, or you may not decide approvals.")
+        form = DecisionForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            response = self._run(
+                request, case, form,
+                lambda: services.approval_decide(
+                    actor=request.user, approval_id=approval.pk, approve=data["approve"], note=data["note"]  # type: ignore[arg-type]
+                ),
+                f"{approval.get_kind_display()}: decision recorded on {case.reference}.",
+            )
+            if response is not None:
+                return response
+        title = f"Decide {approval.get_kind_display().lower()} requested by {approval.requested_by}"
+        context_note = (f"Reason given: {approval.reason}",)
+        if approval.risk_expires_on:
+            context_note += (f"Risk accepted until {approval.risk_expires_on}.",)
+        return self._render(request, case, form, title, context_note)
+
+    def route_view(self, request: HttpRequest, object_id: str, step_id: int) -> HttpResponse:
+        case = self._case_for(request, object_id)
+        if not request.user.has_perm("cases.add_actionitem"):
+            raise PermissionDenied("You may not add action items.")
+        step = get_object_or_404(case.attack_path_steps.select_related("remediation_team"), pk=step_id)
+        form = RouteStepForm(request.POST or None, initial={"step": step.pk})
+        if request.method == "POST" and form.is_valid():
+            kind = form.cleaned_data["kind"]
+            response = self._run(
+                request, case, form,
+                lambda: services.attack_path_step_route(actor=request.user, step_id=step.pk, kind=kind),  # type: ignore[arg-type]
+                f"Step {step.position} routed to {step.remediation_team}.",
+            )
+            if response is not None:
+                return response
+        return self._render(request, case, form, f"Route step {step.position} to {step.remediation_team}")
+
+    def _wire_autocomplete(self, form: forms.Form) -> None:
+        for field_name in ("nhi", "failed_control", "remediation_team"):
+            if field_name in form.fields:
+                form.fields[field_name].widget = _autocomplete(AttackPathStep, field_name)
+
+
+# --- Rows that hang off a case: listed for search and history; written through the case page -------------
+
+
+class CaseChildAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+    list_select_related: Any = ("case",)
+    show_full_result_count = False
+
+    @admin.display(description="Case", ordering="case_id")
+    def case_link(self, row: Any) -> str:
+        return format_html('<a href="{}">{}</a>', reverse("admin:cases_case_change", args=(row.case_id,)), row.case.reference)
+
+
+@admin.register(Evidence)
+class EvidenceAdmin(CaseChildAdmin):
+    list_display = ("title", "kind", "case_link", "sha256", "captured_by", "captured_at")
+    list_select_related = ("case", "captured_by")
+    list_filter = ("kind",)
+    search_fields = ("title", "=sha256")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Evidence]:
+        return evidence_list(user=request.user)  # type: ignore[arg-type]
+
+
+class ActionItemStatusForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = ActionItem
+        fields = ("status", "external_reference")
+
+
+@admin.register(ActionItem)
+class ActionItemAdmin(SimpleHistoryAdmin):
+    form = ActionItemStatusForm
+    list_display = ("title", "kind", "case_link", "owning_team", "status", "external_reference", "created_at")
+    list_select_related = ("case", "owning_team")
+    list_filter = ("status", "kind", "owning_team")
+    search_fields = ("title", "external_reference")
+    readonly_fields = ("case_link", "kind", "title", "owning_team", "created_by", "created_at", "completed_at")
+    fields = ("case_link", "kind", "title", "owning_team", "status", "external_reference", "created_by", "created_at", "completed_at")
+    show_full_result_count = False
+
+    case_link = CaseChildAdmin.case_link
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ActionItem]:
+        return action_item_list(user=request.user)  # type: ignore[arg-type]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: ActionItem, form: forms.ModelForm, change: bool) -> None:  # type: ignore[type-arg]
+        services.action_item_set_status(
+            actor=request.user,  # type: ignore[arg-type]
+            action_item_id=obj.pk,
+            status=form.cleaned_data["status"],
+            external_reference=form.cleaned_data["external_reference"],
+        )
+
+
+@admin.register(Approval)
+class ApprovalAdmin(CaseChildAdmin):
+    list_display = ("case_link", "kind", "status", "requested_by", "requested_at", "decided_by", "decided_at")
+    list_select_related = ("case", "requested_by", "decided_by")
+    list_filter = ("kind", "status")
+    search_fields = ("reason", "decision_note")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Approval]:
+        return approval_list(user=request.user)  # type: ignore[arg-type]
+
+
+@admin.register(Comment)
+class CommentAdmin(CaseChildAdmin):
+    list_display = ("case_link", "author", "created_at", "body")
+    list_select_related = ("case", "author")
+    search_fields = ("body",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Comment]:
+        return super().get_queryset(request).filter(case__in=case_list(user=request.user))  # type: ignore[arg-type]
+
+
+@admin.register(AttackPathStep)
+class AttackPathStepAdmin(CaseChildAdmin):
+    list_display = ("case_link", "position", "source_node", "target_node", "technique", "nhi", "failed_control", "remediation_team")
+    list_select_related = ("case", "nhi", "failed_control", "remediation_team")
+    search_fields = ("source_node", "target_node", "technique")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AttackPathStep]:
+        return super().get_queryset(request).filter(case__in=case_list(user=request.user))  # type: ignore[arg-type]
+
+
+@admin.register(CaseIdentity)
+class CaseIdentityAdmin(CaseChildAdmin):
+    list_display = ("case_link", "nhi", "linked_at")
+    list_select_related = ("case", "nhi")
+    search_fields = ("nhi__name",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CaseIdentity]:
+        return super().get_queryset(request).filter(case__in=case_list(user=request.user))  # type: ignore[arg-type]
+
+
+@admin.register(CaseTransition)
+class CaseTransitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("at", "case_link", "name", "source_state", "target_state", "actor", "reason")
+    list_select_related = ("case", "actor")
+    list_filter = ("name", "target_state")
+    search_fields = ("reason",)
+    show_full_result_count = False
+
+    case_link = CaseChildAdmin.case_link
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CaseTransition]:
+        return super().get_queryset(request).filter(case__in=case_list(user=request.user))  # type: ignore[arg-type]

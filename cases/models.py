@@ -1,0 +1,486 @@
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from simple_history.models import HistoricalRecords
+
+from frameworks.models import Control
+from nhi_inventory.models import NonHumanIdentity, Team
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+class CaseKind(models.TextChoices):
+    ALERT_TRIAGE = "alert_triage", "Alert triage"
+    SECRET_EXPOSURE = "secret_exposure", "Secret exposure"
+    ATTACK_PATH_REVIEW = "attack_path_review", "Attack-path review"
+    NHI_MISUSE = "nhi_misuse", "NHI misuse"
+    AI_OUTPUT = "ai_output", "Promoted AI/chat output"
+
+
+class Severity(models.IntegerChoices):
+    LOW = 1, "Low"
+    MEDIUM = 2, "Medium"
+    HIGH = 3, "High"
+    CRITICAL = 4, "Critical"
+
+
+class Priority(models.IntegerChoices):
+    P1 = 1, "P1 (act now)"
+    P2 = 2, "P2"
+    P3 = 3, "P3"
+    P4 = 4, "P4"
+
+
+class CaseOrigin(models.TextChoices):
+    MANUAL = "manual", "Opened by hand"
+    SCANNER = "scanner", "Scanner import"
+    API = "api", "API client"
+    ASSISTANT = "assistant", "AI assistant"
+
+
+class CaseState(models.TextChoices):
+    IDENTIFIED = "identified", "Identified"
+    CONFIRMED = "confirmed", "Confirmed"
+    ASSIGNED = "assigned", "Assigned"
+    IN_PROGRESS = "in_progress", "Action in progress"
+    VERIFIED = "verified", "Verified"
+    CLOSED = "closed", "Closed"
+    DISMISSED = "dismissed", "Dismissed"
+    RISK_ACCEPTED = "risk_accepted", "Risk accepted"
+
+
+OPEN_STATES = (
+    CaseState.IDENTIFIED,
+    CaseState.CONFIRMED,
+    CaseState.ASSIGNED,
+    CaseState.IN_PROGRESS,
+    CaseState.VERIFIED,
+)
+# Cases in these states take no new work (action items, evidence, steps) until reopened.
+SETTLED_STATES = (CaseState.CLOSED, CaseState.DISMISSED, CaseState.RISK_ACCEPTED)
+
+
+class DismissalReason(models.TextChoices):
+    FALSE_POSITIVE = "false_positive", "False positive"
+    BENIGN = "benign", "Benign (true positive, no risk)"
+
+
+class ApprovalKind(models.TextChoices):
+    CLOSURE = "closure", "Closure (four-eyes)"
+    RISK_ACCEPTANCE = "risk_acceptance", "Risk acceptance"
+
+
+class ApprovalStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    SUPERSEDED = "superseded", "Superseded by a reopen"
+
+
+class ActionKind(models.TextChoices):
+    TICKET = "ticket", "Ticket"
+    CONTAINMENT = "containment", "Containment"
+    REVOCATION = "revocation", "Revocation"
+    ROTATION = "rotation", "Rotation"
+    OTHER = "other", "Other"
+
+
+class ActionStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    IN_PROGRESS = "in_progress", "In progress"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class EvidenceKind(models.TextChoices):
+    FILE = "file", "File"
+    URL = "url", "URL"
+    NOTE = "note", "Note"
+
+
+# --- Transition guards -------------------------------------------------------------------------------------
+# Each guard carries the sentence shown to a person when it blocks a transition, so the admin, the API and
+# the services all explain a refusal in the same words.
+
+Guard = Callable[["Case"], bool]
+
+
+def guard(refusal: str) -> Callable[[Guard], Guard]:
+    def mark(function: Guard) -> Guard:
+        function.refusal = refusal  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
+@guard("Assigning needs an assignee and an owning team.")
+def has_assignee_and_team(case: Case) -> bool:
+    return case.assignee_id is not None and case.owning_team_id is not None
+
+
+@guard("Starting action needs at least one action item.")
+def has_action_items(case: Case) -> bool:
+    return case.action_items.exclude(status=ActionStatus.CANCELLED).exists()
+
+
+@guard("Verifying needs every action item done (or cancelled), with at least one done.")
+def action_items_done(case: Case) -> bool:
+    items = case.action_items.all()
+    return (
+        not items.filter(status__in=(ActionStatus.OPEN, ActionStatus.IN_PROGRESS)).exists()
+        and items.filter(status=ActionStatus.DONE).exists()
+    )
+
+
+@guard("Verifying needs at least one evidence item.")
+def has_evidence(case: Case) -> bool:
+    return case.evidence.exists()
+
+
+@guard("Closing a high or critical case needs a closure approval by a second person.")
+def closure_approved_if_severe(case: Case) -> bool:
+    if case.severity < Severity.HIGH:
+        return True
+    return case.approvals.filter(kind=ApprovalKind.CLOSURE, status=ApprovalStatus.APPROVED).exists()
+
+
+@guard("Accepting the risk needs an approved risk-acceptance request with an expiry date.")
+def risk_acceptance_approved(case: Case) -> bool:
+    return case.approvals.filter(
+        kind=ApprovalKind.RISK_ACCEPTANCE, status=ApprovalStatus.APPROVED, risk_expires_on__isnull=False
+    ).exists()
+
+
+class Case(ConcurrentTransitionMixin, models.Model):
+    title = models.CharField(max_length=200)
+    summary = models.TextField(blank=True)
+    kind = models.CharField(max_length=24, choices=CaseKind.choices)
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.MEDIUM)
+    priority = models.PositiveSmallIntegerField(
+        choices=Priority.choices,
+        default=Priority.P3,
+        editable=False,
+        help_text="Derived from severity and the linked identities' criticality, privilege and exposure.",
+    )
+    origin = models.CharField(max_length=16, choices=CaseOrigin.choices, default=CaseOrigin.MANUAL)
+    # editable=False rather than protected=True: protected breaks ModelForms and full_clean().
+    state = FSMField(default=CaseState.IDENTIFIED, choices=CaseState.choices, editable=False)
+    owning_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="cases")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_cases"
+    )
+    identities = models.ManyToManyField(NonHumanIdentity, through="CaseIdentity", related_name="cases", blank=True)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="opened_cases", editable=False
+    )
+    due_at = models.DateTimeField(null=True, blank=True)
+    dismissal_reason = models.CharField(max_length=16, choices=DismissalReason.choices, blank=True, editable=False)
+    risk_accepted_until = models.DateField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    verified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    history = HistoricalRecords(excluded_fields=("updated_at",))
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = (
+            models.Index(fields=("state", "-created_at"), name="case_state_created"),
+            models.Index(fields=("kind", "-created_at"), name="case_kind_created"),
+            models.Index(fields=("severity", "-created_at"), name="case_severity_created"),
+            models.Index(fields=("priority", "-created_at"), name="case_priority_created"),
+            models.Index(fields=("owning_team", "-created_at"), name="case_team_created"),
+        )
+        permissions = (
+            ("view_all_cases", "Can view cases of every team"),
+            ("confirm_case", "Can confirm a case"),
+            ("assign_case", "Can assign a case"),
+            ("act_on_case", "Can start action on a case"),
+            ("verify_case", "Can verify a case"),
+            ("close_case", "Can close a case"),
+            ("dismiss_case", "Can dismiss a case"),
+            ("request_approval", "Can request a closure or risk-acceptance approval"),
+            ("decide_approval", "Can approve or reject requests (four-eyes)"),
+            ("reopen_case", "Can reopen a case"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.title}"
+
+    @property
+    def reference(self) -> str:
+        return f"CASE-{self.pk:06d}" if self.pk else "CASE-new"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    # The transitions only change this row; the services lock it, check permissions, and record who, when
+    # and why. Each takes keyword arguments so the services pass what the transition needs.
+
+    @transition(field=state, source=CaseState.IDENTIFIED, target=CaseState.CONFIRMED, permission="cases.confirm_case")
+    def confirm(self) -> None:
+        pass
+
+    @transition(
+        field=state,
+        source=(CaseState.CONFIRMED, CaseState.ASSIGNED),
+        target=CaseState.ASSIGNED,
+        permission="cases.assign_case",
+        conditions=[has_assignee_and_team],
+    )
+    def assign(self) -> None:
+        pass
+
+    @transition(
+        field=state,
+        source=CaseState.ASSIGNED,
+        target=CaseState.IN_PROGRESS,
+        permission="cases.act_on_case",
+        conditions=[has_action_items],
+    )
+    def start_action(self) -> None:
+        pass
+
+    @transition(
+        field=state,
+        source=CaseState.IN_PROGRESS,
+        target=CaseState.VERIFIED,
+        permission="cases.verify_case",
+        conditions=[action_items_done, has_evidence],
+    )
+    def verify(self, *, at: Any) -> None:
+        self.verified_at = at
+
+    @transition(
+        field=state,
+        source=CaseState.VERIFIED,
+        target=CaseState.CLOSED,
+        permission="cases.close_case",
+        conditions=[closure_approved_if_severe],
+    )
+    def close(self, *, at: Any) -> None:
+        self.closed_at = at
+
+    @transition(
+        field=state,
+        source=(CaseState.IDENTIFIED, CaseState.CONFIRMED, CaseState.ASSIGNED),
+        target=CaseState.DISMISSED,
+        permission="cases.dismiss_case",
+    )
+    def dismiss(self, *, dismissal_reason: str) -> None:
+        self.dismissal_reason = dismissal_reason
+
+    @transition(
+        field=state,
+        source=(CaseState.CONFIRMED, CaseState.ASSIGNED, CaseState.IN_PROGRESS),
+        target=CaseState.RISK_ACCEPTED,
+        permission="cases.decide_approval",
+        conditions=[risk_acceptance_approved],
+    )
+    def accept_risk(self, *, until: Any) -> None:
+        self.risk_accepted_until = until
+
+    @transition(
+        field=state,
+        source=(CaseState.VERIFIED, CaseState.CLOSED, CaseState.DISMISSED, CaseState.RISK_ACCEPTED),
+        target=CaseState.IDENTIFIED,
+        permission="cases.reopen_case",
+    )
+    def reopen(self) -> None:
+        self.dismissal_reason = ""
+        self.risk_accepted_until = None
+        self.verified_at = None
+        self.closed_at = None
+
+
+class CaseIdentity(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="identity_links")
+    nhi = models.ForeignKey(NonHumanIdentity, on_delete=models.PROTECT, related_name="case_links")
+    linked_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "linked identity"
+        constraints = (models.UniqueConstraint(fields=("case", "nhi"), name="case_identity_unique"),)
+
+    def __str__(self) -> str:
+        return f"{self.nhi} in case #{self.case_id}"
+
+
+class CaseTransition(models.Model):
+    """One row per transition: the lifecycle log that auditors read (who, when, from, to, why)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="transitions")
+    name = models.CharField(max_length=32)
+    source_state = models.CharField(max_length=16, choices=CaseState.choices, blank=True)
+    target_state = models.CharField(max_length=16, choices=CaseState.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ("at", "id")
+        indexes = (models.Index(fields=("case", "at"), name="transition_case_at"),)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.source_state} → {self.target_state}"
+
+
+def evidence_upload_path(instance: Evidence, filename: str) -> str:
+    return f"evidence/case-{instance.case_id}/{filename}"
+
+
+class Evidence(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="evidence")
+    kind = models.CharField(max_length=8, choices=EvidenceKind.choices)
+    title = models.CharField(max_length=200)
+    file = models.FileField(upload_to=evidence_upload_path, blank=True)
+    url = models.URLField(max_length=1000, blank=True)
+    note = models.TextField(blank=True)
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the file, URL or note as captured.")
+    size = models.PositiveBigIntegerField(default=0)
+    captured_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    captured_at = models.DateTimeField()
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "evidence"
+        ordering = ("captured_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.title}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Evidence is what an auditor relies on: once captured it is never rewritten.
+        if not self._state.adding:
+            raise ValueError("Evidence is immutable once captured.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError("Evidence is immutable once captured.")
+
+    @staticmethod
+    def digest(content: bytes) -> str:
+        return hashlib.sha256(content).hexdigest()
+
+
+class ActionItem(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="action_items")
+    kind = models.CharField(max_length=16, choices=ActionKind.choices)
+    title = models.CharField(max_length=200)
+    owning_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="action_items")
+    status = models.CharField(max_length=16, choices=ActionStatus.choices, default=ActionStatus.OPEN)
+    external_reference = models.CharField(max_length=200, blank=True, help_text="Ticket id, change id, ...")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.title}"
+
+
+class Approval(models.Model):
+    """A four-eyes decision: requested by one person, decided by another."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="approvals")
+    kind = models.CharField(max_length=16, choices=ApprovalKind.choices)
+    status = models.CharField(max_length=16, choices=ApprovalStatus.choices, default=ApprovalStatus.PENDING)
+    reason = models.TextField()
+    risk_expires_on = models.DateField(null=True, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("requested_at", "id")
+        constraints = (
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("requested_by")),
+                name="approval_four_eyes",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="risk_acceptance") | Q(risk_expires_on__isnull=False),
+                name="approval_risk_acceptance_has_expiry",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_status_display()})"
+
+
+class Comment(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"Comment by {self.author} on case #{self.case_id}"
+
+
+class AttackPathStep(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attack_path_steps")
+    position = models.PositiveSmallIntegerField()
+    source_node = models.CharField("from", max_length=200)
+    target_node = models.CharField("to", max_length=200)
+    technique = models.CharField(max_length=200, help_text="How the attacker moves, e.g. MITRE ATT&CK T1552.")
+    nhi = models.ForeignKey(
+        NonHumanIdentity, null=True, blank=True, on_delete=models.PROTECT, related_name="attack_path_steps"
+    )
+    failed_control = models.ForeignKey(
+        Control, null=True, blank=True, on_delete=models.PROTECT, related_name="attack_path_steps"
+    )
+    failed_control_note = models.CharField(max_length=300, blank=True)
+    remediation_team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="attack_path_steps"
+    )
+    remediation_action = models.OneToOneField(
+        ActionItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="attack_path_step"
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("case_id", "position")
+        constraints = (models.UniqueConstraint(fields=("case", "position"), name="attack_path_step_position"),)
+
+    def __str__(self) -> str:
+        return f"Step {self.position}: {self.source_node} → {self.target_node}"
+
+
+def transition_guards(case: Case, name: str) -> list[Guard]:
+    method = getattr(case, name)
+    found = method._django_fsm.get_transition(case.state)
+    return list(found.conditions) if found else []
+
+
+def transition_refusals(case: Case, name: str) -> list[str]:
+    """The sentences of every guard that currently blocks transition `name`."""
+    return [getattr(check, "refusal", check.__name__) for check in transition_guards(case, name) if not check(case)]
+
+
+def user_display(user: User | None) -> str:
+    if user is None:
+        return "—"
+    return user.get_full_name() or user.get_username()

@@ -1,0 +1,542 @@
+"""Every write to a case and every transition: permission checks, row locks, history and the transition log.
+
+Each function runs in one transaction. Transitions lock the case row (`select_for_update`, a no-op on
+SQLite) and save through django-fsm's ConcurrentTransitionMixin, which adds `WHERE state = <loaded>` to the
+UPDATE: whichever of two concurrent transitions comes second finds the state moved and changes nothing.
+"""
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from django_fsm import ConcurrentTransition
+
+from cases.errors import CaseWorkflowError, TransitionConflict, TransitionRefused
+from cases.models import (
+    SETTLED_STATES,
+    ActionItem,
+    ActionKind,
+    ActionStatus,
+    Approval,
+    ApprovalKind,
+    ApprovalStatus,
+    AttackPathStep,
+    Case,
+    CaseIdentity,
+    CaseKind,
+    CaseOrigin,
+    CaseState,
+    CaseTransition,
+    Comment,
+    DismissalReason,
+    Evidence,
+    EvidenceKind,
+    Severity,
+    transition_refusals,
+)
+from cases.priority import priority_for
+from cases.selectors import case_is_visible, sees_all_cases
+from frameworks.models import Control
+from nhi_inventory.models import NonHumanIdentity, Team
+from nhi_inventory.selectors import nhi_list, team_ids_of
+from portal.permissions import Actor, require_permission
+
+CASE_EDITABLE_FIELDS = frozenset({"title", "summary", "kind", "severity", "due_at"})
+MAX_RISK_ACCEPTANCE = timedelta(days=366)
+EVIDENCE_CHUNK = 1024 * 1024
+
+
+# --- Shared steps --------------------------------------------------------------------------------------------
+
+
+def _lock_case(*, case_id: int, actor: Actor) -> Case:
+    case = Case.objects.select_for_update().filter(pk=case_id).first()
+    if case is None:
+        raise ValidationError({"case": f"No case with id {case_id}."})
+    if not case_is_visible(case=case, user=actor):
+        raise PermissionDenied(f"{actor} may not act on {case.reference}: it belongs to another team.")
+    return case
+
+
+def _require_workable(case: Case, *, to: str) -> None:
+    if case.state in SETTLED_STATES:
+        raise CaseWorkflowError(f"{case.reference} is {case.get_state_display().lower()}; reopen it before you {to}.")
+
+
+def _require_reason(reason: str, *, why: str) -> str:
+    if not reason or not reason.strip():
+        raise ValidationError({"reason": f"A reason is required {why}."})
+    return reason.strip()
+
+
+def _save_case(case: Case, *, actor: Actor, change_reason: str) -> None:
+    case._history_user = actor  # type: ignore[attr-defined]
+    case._change_reason = change_reason  # type: ignore[attr-defined]
+    case.save()
+
+
+def _log_transition(case: Case, *, name: str, source: str, actor: Actor, reason: str) -> CaseTransition:
+    return CaseTransition.objects.create(
+        case=case, name=name, source_state=source, target_state=case.state, actor=actor, reason=reason,
+        at=timezone.now(),
+    )
+
+
+def _perform_transition(
+    *,
+    case_id: int,
+    actor: Actor,
+    name: str,
+    reason: str,
+    prepare: Callable[[Case], None] | None = None,
+    arguments: Mapping[str, Any] | None = None,
+) -> Case:
+    """Check, apply and record one transition on a locked row. Must run inside a transaction."""
+    case = _lock_case(case_id=case_id, actor=actor)
+    method = getattr(case, name)
+    meta = method._django_fsm
+    found = meta.get_transition(case.state)
+    if found is None:
+        raise TransitionConflict(
+            f"{case.reference} is {case.get_state_display().lower()}: '{name}' is not possible from there "
+            "(someone may have moved it in the meantime; reload the case)."
+        )
+    if not actor.is_authenticated or not actor.is_active or not found.has_perm(case, actor):
+        raise PermissionDenied(f"{actor} may not {name.replace('_', ' ')} {case.reference}: the permission "
+                               f"{found.permission!r} is missing.")
+    if prepare is not None:
+        prepare(case)
+    refusals = transition_refusals(case, name)
+    if refusals:
+        raise TransitionRefused(name, refusals)
+    source = case.state
+    method(**(arguments or {}))
+    try:
+        _save_case(case, actor=actor, change_reason=f"{name}: {reason}" if reason else name)
+    except ConcurrentTransition:
+        raise TransitionConflict(
+            f"{case.reference} was changed by someone else while you were working on it; reload the case."
+        ) from None
+    _log_transition(case, name=name, source=source, actor=actor, reason=reason)
+    return case
+
+
+def _recompute_priority(case: Case) -> bool:
+    new = priority_for(severity=case.severity, identities=case.identities.all())
+    if case.priority == new:
+        return False
+    case.priority = new
+    return True
+
+
+# --- Opening and editing -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def case_open(
+    *,
+    actor: Actor,
+    title: str,
+    kind: str,
+    severity: int = Severity.MEDIUM,
+    summary: str = "",
+    origin: str = CaseOrigin.MANUAL,
+    identities: Iterable[NonHumanIdentity] = (),
+    owning_team: Team | None = None,
+    due_at: Any = None,
+) -> Case:
+    require_permission(actor, "cases.add_case", to="open cases")
+    case = Case(
+        title=title.strip(), summary=summary, kind=kind, severity=severity, origin=origin,
+        owning_team=owning_team, due_at=due_at, opened_by=actor,
+    )
+    linked = list(identities)
+    case.priority = priority_for(severity=severity, identities=linked)
+    case.full_clean()
+    _save_case(case, actor=actor, change_reason="opened")
+    for identity in linked:
+        link = CaseIdentity(case=case, nhi=identity)
+        link._history_user = actor  # type: ignore[attr-defined]
+        link.save()
+    _log_transition(case, name="open", source="", actor=actor, reason=summary[:500])
+    return case
+
+
+@transaction.atomic
+def case_update(*, actor: Actor, case_id: int, changes: Mapping[str, Any], reason: str = "") -> Case:
+    require_permission(actor, "cases.change_case", to="edit cases")
+    case = _lock_case(case_id=case_id, actor=actor)
+    unknown = sorted(set(changes) - CASE_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: "This field cannot be edited; use a transition." for name in unknown})
+    changed = [name for name, value in changes.items() if getattr(case, name) != value]
+    if not changed:
+        return case
+    for name in changed:
+        setattr(case, name, changes[name])
+    _recompute_priority(case)
+    case.full_clean()
+    _save_case(case, actor=actor, change_reason=reason or f"edited {', '.join(changed)}")
+    return case
+
+
+@transaction.atomic
+def case_link_identity(*, actor: Actor, case_id: int, nhi_id: int) -> Case:
+    require_permission(actor, "cases.change_case", to="link identities to cases")
+    case = _lock_case(case_id=case_id, actor=actor)
+    identity = nhi_list(user=actor).filter(pk=nhi_id).first()
+    if identity is None:
+        raise ValidationError({"nhi": f"No identity with id {nhi_id} that you can see."})
+    if not CaseIdentity.objects.filter(case=case, nhi=identity).exists():
+        link = CaseIdentity(case=case, nhi=identity)
+        link._history_user = actor  # type: ignore[attr-defined]
+        link.save()
+        if _recompute_priority(case):
+            _save_case(case, actor=actor, change_reason=f"priority recomputed: linked {identity.name}")
+    return case
+
+
+@transaction.atomic
+def case_unlink_identity(*, actor: Actor, case_id: int, nhi_id: int) -> Case:
+    require_permission(actor, "cases.change_case", to="unlink identities from cases")
+    case = _lock_case(case_id=case_id, actor=actor)
+    for link in CaseIdentity.objects.filter(case=case, nhi_id=nhi_id):
+        link._history_user = actor  # type: ignore[attr-defined]
+        link.delete()
+    if _recompute_priority(case):
+        _save_case(case, actor=actor, change_reason=f"priority recomputed: unlinked identity #{nhi_id}")
+    return case
+
+
+@transaction.atomic
+def case_refresh_priorities(*, actor: Actor, identity_ids: Iterable[int]) -> int:
+    """Recompute the priority of every open case that concerns these identities; returns how many changed."""
+    changed = 0
+    cases = (
+        Case.objects.select_for_update()
+        .filter(identity_links__nhi_id__in=list(identity_ids))
+        .exclude(state__in=SETTLED_STATES)
+        .distinct()
+        .order_by("pk")
+    )
+    for case in cases:
+        if _recompute_priority(case):
+            _save_case(case, actor=actor, change_reason="priority recomputed: identity risk changed")
+            changed += 1
+    return changed
+
+
+# --- Transitions -------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def case_confirm(*, case_id: int, actor: Actor, reason: str = "") -> Case:
+    return _perform_transition(case_id=case_id, actor=actor, name="confirm", reason=reason)
+
+
+@transaction.atomic
+def case_assign(
+    *, case_id: int, actor: Actor, assignee: AbstractUser | None, owning_team: Team | None, reason: str = ""
+) -> Case:
+    errors = {}
+    if assignee is None:
+        errors["assignee"] = "Choose the person who will own the work."
+    elif not assignee.is_active:
+        errors["assignee"] = f"{assignee} is not an active user."
+    if owning_team is None:
+        errors["owning_team"] = "Choose the team that owns the work."
+    if errors:
+        raise ValidationError(errors)
+
+    def prepare(case: Case) -> None:
+        case.assignee = assignee
+        case.owning_team = owning_team
+
+    return _perform_transition(case_id=case_id, actor=actor, name="assign", reason=reason, prepare=prepare)
+
+
+@transaction.atomic
+def case_start_action(*, case_id: int, actor: Actor, reason: str = "") -> Case:
+    return _perform_transition(case_id=case_id, actor=actor, name="start_action", reason=reason)
+
+
+@transaction.atomic
+def case_verify(*, case_id: int, actor: Actor, reason: str = "") -> Case:
+    return _perform_transition(
+        case_id=case_id, actor=actor, name="verify", reason=reason, arguments={"at": timezone.now()}
+    )
+
+
+@transaction.atomic
+def case_close(*, case_id: int, actor: Actor, reason: str = "") -> Case:
+    return _perform_transition(
+        case_id=case_id, actor=actor, name="close", reason=reason, arguments={"at": timezone.now()}
+    )
+
+
+@transaction.atomic
+def case_dismiss(*, case_id: int, actor: Actor, dismissal_reason: str, reason: str) -> Case:
+    if dismissal_reason not in DismissalReason.values:
+        raise ValidationError(
+            {"dismissal_reason": f"Choose one of: {', '.join(DismissalReason.values)}."}
+        )
+    reason = _require_reason(reason, why="to dismiss a case")
+    return _perform_transition(
+        case_id=case_id, actor=actor, name="dismiss", reason=reason,
+        arguments={"dismissal_reason": dismissal_reason},
+    )
+
+
+@transaction.atomic
+def case_reopen(*, case_id: int, actor: Actor, reason: str) -> Case:
+    reason = _require_reason(reason, why="to reopen a case")
+    case = _perform_transition(case_id=case_id, actor=actor, name="reopen", reason=reason)
+    # Approvals were given for the case as it was; after a reopen they must be sought again.
+    for approval in case.approvals.filter(status__in=(ApprovalStatus.PENDING, ApprovalStatus.APPROVED)):
+        approval.status = ApprovalStatus.SUPERSEDED
+        approval._history_user = actor  # type: ignore[attr-defined]
+        approval._change_reason = "case reopened"  # type: ignore[attr-defined]
+        approval.save()
+    return case
+
+
+# --- Approvals (four-eyes) ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def approval_request(
+    *, actor: Actor, case_id: int, kind: str, reason: str, risk_expires_on: date | None = None
+) -> Approval:
+    require_permission(actor, "cases.request_approval", to="request approvals")
+    case = _lock_case(case_id=case_id, actor=actor)
+    reason = _require_reason(reason, why="to request an approval")
+    if kind == ApprovalKind.RISK_ACCEPTANCE:
+        allowed = (CaseState.CONFIRMED, CaseState.ASSIGNED, CaseState.IN_PROGRESS)
+        today = timezone.localdate()
+        if risk_expires_on is None:
+            raise ValidationError({"risk_expires_on": "A risk acceptance needs an expiry date."})
+        if risk_expires_on <= today:
+            raise ValidationError({"risk_expires_on": "The expiry date must be in the future."})
+        if risk_expires_on > today + MAX_RISK_ACCEPTANCE:
+            raise ValidationError({"risk_expires_on": "A risk acceptance may last at most one year."})
+    elif kind == ApprovalKind.CLOSURE:
+        allowed = (CaseState.IN_PROGRESS, CaseState.VERIFIED)
+        risk_expires_on = None
+    else:
+        raise ValidationError({"kind": f"Choose one of: {', '.join(ApprovalKind.values)}."})
+    if case.state not in allowed:
+        raise CaseWorkflowError(
+            f"{case.reference} is {case.get_state_display().lower()}; a {ApprovalKind(kind).label.lower()} "
+            "request is not possible now."
+        )
+    if case.approvals.filter(kind=kind, status=ApprovalStatus.PENDING).exists():
+        raise CaseWorkflowError(f"{case.reference} already has a pending {ApprovalKind(kind).label.lower()} request.")
+    approval = Approval(
+        case=case, kind=kind, reason=reason, risk_expires_on=risk_expires_on, requested_by=actor,
+        requested_at=timezone.now(),
+    )
+    approval._history_user = actor  # type: ignore[attr-defined]
+    approval.save()
+    return approval
+
+
+@transaction.atomic
+def approval_decide(*, actor: Actor, approval_id: int, approve: bool, note: str = "") -> Approval:
+    require_permission(actor, "cases.decide_approval", to="decide approvals")
+    approval = Approval.objects.select_for_update().filter(pk=approval_id).first()
+    if approval is None:
+        raise ValidationError({"approval": f"No approval with id {approval_id}."})
+    case = _lock_case(case_id=approval.case_id, actor=actor)
+    if approval.status != ApprovalStatus.PENDING:
+        raise TransitionConflict(f"This request is already {approval.get_status_display().lower()}.")
+    if approval.requested_by_id == actor.pk:
+        raise PermissionDenied("Four-eyes: the person who requested an approval cannot decide it.")
+    if not approve:
+        _require_reason(note, why="to reject a request")
+    approval.status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
+    approval.decided_by = actor  # type: ignore[assignment]
+    approval.decided_at = timezone.now()
+    approval.decision_note = note
+    approval._history_user = actor  # type: ignore[attr-defined]
+    approval.save()
+    if approve and approval.kind == ApprovalKind.RISK_ACCEPTANCE:
+        _perform_transition(
+            case_id=case.pk, actor=actor, name="accept_risk",
+            reason=f"risk accepted until {approval.risk_expires_on}: {approval.reason}",
+            arguments={"until": approval.risk_expires_on},
+        )
+    return approval
+
+
+# --- Work on a case ----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def evidence_capture(
+    *,
+    actor: Actor,
+    case_id: int,
+    kind: str,
+    title: str,
+    file: UploadedFile | None = None,
+    url: str = "",
+    note: str = "",
+) -> Evidence:
+    require_permission(actor, "cases.add_evidence", to="capture evidence")
+    case = _lock_case(case_id=case_id, actor=actor)
+    _require_workable(case, to="capture evidence")
+    if kind == EvidenceKind.FILE:
+        if file is None:
+            raise ValidationError({"file": "File evidence needs a file."})
+        digest, size = _digest_upload(file)
+    elif kind == EvidenceKind.URL:
+        if not url:
+            raise ValidationError({"url": "URL evidence needs a URL."})
+        digest, size = Evidence.digest(url.encode()), len(url)
+    elif kind == EvidenceKind.NOTE:
+        if not note.strip():
+            raise ValidationError({"note": "Note evidence needs text."})
+        digest, size = Evidence.digest(note.encode()), len(note)
+    else:
+        raise ValidationError({"kind": f"Choose one of: {', '.join(EvidenceKind.values)}."})
+    evidence = Evidence(
+        case=case, kind=kind, title=title.strip(), url=url if kind == EvidenceKind.URL else "",
+        note=note if kind == EvidenceKind.NOTE else "", sha256=digest, size=size, captured_by=actor,
+        captured_at=timezone.now(),
+    )
+    if file is not None and kind == EvidenceKind.FILE:
+        evidence.file = file  # type: ignore[assignment]
+    evidence.full_clean()
+    evidence._history_user = actor  # type: ignore[attr-defined]
+    evidence.save()
+    return evidence
+
+
+def _digest_upload(file: UploadedFile) -> tuple[str, int]:
+    hasher = hashlib.sha256()
+    size = 0
+    for chunk in file.chunks(EVIDENCE_CHUNK):
+        hasher.update(chunk)
+        size += len(chunk)
+    file.seek(0)
+    return hasher.hexdigest(), size
+
+
+@transaction.atomic
+def action_item_add(
+    *,
+    actor: Actor,
+    case_id: int,
+    kind: str,
+    title: str,
+    owning_team: Team,
+    external_reference: str = "",
+) -> ActionItem:
+    require_permission(actor, "cases.add_actionitem", to="add action items")
+    case = _lock_case(case_id=case_id, actor=actor)
+    _require_workable(case, to="add action items")
+    item = ActionItem(
+        case=case, kind=kind, title=title.strip(), owning_team=owning_team,
+        external_reference=external_reference, created_by=actor,
+    )
+    item.full_clean()
+    item._history_user = actor  # type: ignore[attr-defined]
+    item.save()
+    return item
+
+
+@transaction.atomic
+def action_item_set_status(
+    *, actor: Actor, action_item_id: int, status: str, external_reference: str | None = None
+) -> ActionItem:
+    require_permission(actor, "cases.change_actionitem", to="update action items")
+    item = ActionItem.objects.select_for_update().select_related("case").filter(pk=action_item_id).first()
+    if item is None:
+        raise ValidationError({"action_item": f"No action item with id {action_item_id}."})
+    on_own_team = team_ids_of(actor).filter(team_id=item.owning_team_id).exists()
+    if not (sees_all_cases(actor) or on_own_team):
+        raise PermissionDenied(f"{actor} may not update this action item: it belongs to {item.owning_team}.")
+    if status not in ActionStatus.values:
+        raise ValidationError({"status": f"Choose one of: {', '.join(ActionStatus.values)}."})
+    _require_workable(item.case, to="update its action items")
+    item.status = status
+    item.completed_at = timezone.now() if status == ActionStatus.DONE else None
+    if external_reference is not None:
+        item.external_reference = external_reference
+    item.full_clean()
+    item._history_user = actor  # type: ignore[attr-defined]
+    item.save()
+    return item
+
+
+@transaction.atomic
+def comment_add(*, actor: Actor, case_id: int, body: str) -> Comment:
+    require_permission(actor, "cases.add_comment", to="comment on cases")
+    case = _lock_case(case_id=case_id, actor=actor)
+    if not body.strip():
+        raise ValidationError({"body": "The comment is empty."})
+    comment = Comment(case=case, author=actor, body=body.strip())
+    comment._history_user = actor  # type: ignore[attr-defined]
+    comment.save()
+    return comment
+
+
+@transaction.atomic
+def attack_path_step_add(
+    *,
+    actor: Actor,
+    case_id: int,
+    source_node: str,
+    target_node: str,
+    technique: str,
+    nhi: NonHumanIdentity | None = None,
+    failed_control: Control | None = None,
+    failed_control_note: str = "",
+    remediation_team: Team | None = None,
+    position: int | None = None,
+) -> AttackPathStep:
+    require_permission(actor, "cases.add_attackpathstep", to="add attack-path steps")
+    case = _lock_case(case_id=case_id, actor=actor)
+    if case.kind != CaseKind.ATTACK_PATH_REVIEW:
+        raise ValidationError({"case": f"{case.reference} is not an attack-path review."})
+    _require_workable(case, to="add attack-path steps")
+    if position is None:
+        last = case.attack_path_steps.order_by("-position").values_list("position", flat=True).first()
+        position = (last or 0) + 1
+    step = AttackPathStep(
+        case=case, position=position, source_node=source_node, target_node=target_node, technique=technique,
+        nhi=nhi, failed_control=failed_control, failed_control_note=failed_control_note,
+        remediation_team=remediation_team,
+    )
+    step.full_clean()
+    step._history_user = actor  # type: ignore[attr-defined]
+    step.save()
+    return step
+
+
+@transaction.atomic
+def attack_path_step_route(*, actor: Actor, step_id: int, kind: str = ActionKind.OTHER) -> ActionItem:
+    """Route a step's remediation to its team as an action item on the case."""
+    step = AttackPathStep.objects.select_for_update().filter(pk=step_id).first()
+    if step is None:
+        raise ValidationError({"step": f"No attack-path step with id {step_id}."})
+    if step.remediation_team_id is None:
+        raise ValidationError({"remediation_team": f"Step {step.position} has no remediation team to route to."})
+    if step.remediation_action_id is not None:
+        raise CaseWorkflowError(f"Step {step.position} is already routed (action item #{step.remediation_action_id}).")
+    control = f" — failed control: {step.failed_control.ref_id}" if step.failed_control else ""
+    item = action_item_add(
+        actor=actor, case_id=step.case_id, kind=kind,
+        title=f"Remediate step {step.position}: {step.source_node} → {step.target_node} ({step.technique}){control}"[:200],
+        owning_team=step.remediation_team,  # type: ignore[arg-type]
+    )
+    step.remediation_action = item
+    step._history_user = actor  # type: ignore[attr-defined]
+    step.save()
+    return item

@@ -1,0 +1,192 @@
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from nhi_inventory.fingerprints import fingerprint_secret, redacted_preview
+from nhi_inventory.models import (
+    RISK_FIELDS,
+    Credential,
+    CredentialStatus,
+    CredentialType,
+    LifecycleState,
+    NonHumanIdentity,
+    Team,
+    TeamMembership,
+)
+from nhi_inventory.selectors import nhi_list
+from nhi_inventory.signals import identity_risk_changed
+from portal.permissions import Actor, require_permission
+
+TEAM_EDITABLE_FIELDS = frozenset({"name", "slug", "lead", "contact_email"})
+NHI_EDITABLE_FIELDS = frozenset(
+    {
+        "name",
+        "kind",
+        "provider",
+        "external_id",
+        "environment",
+        "description",
+        "owner_team",
+        "owner",
+        "privilege_level",
+        "criticality",
+        "internet_facing",
+        "third_party",
+        "provisioned_at",
+        "last_used_at",
+        "last_rotated_at",
+        "expires_at",
+        "lifecycle_state",
+    }
+)
+
+
+def _apply_changes(instance: Any, changes: Mapping[str, Any], allowed: frozenset[str]) -> list[str]:
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise ValidationError({name: "This field cannot be changed here." for name in unknown})
+    changed = []
+    for name, value in changes.items():
+        if getattr(instance, name) != value:
+            setattr(instance, name, value)
+            changed.append(name)
+    return changed
+
+
+def _save_validated(instance: Any, *, actor: Actor, reason: str = "") -> None:
+    instance.full_clean()
+    instance._history_user = actor
+    if reason:
+        instance._change_reason = reason
+    instance.save()
+
+
+@transaction.atomic
+def team_create(
+    *, actor: Actor, name: str, slug: str, lead: AbstractBaseUser | None = None, contact_email: str = ""
+) -> Team:
+    require_permission(actor, "nhi_inventory.add_team", to="create teams")
+    team = Team(name=name, slug=slug, lead=lead, contact_email=contact_email)
+    _save_validated(team, actor=actor)
+    return team
+
+
+@transaction.atomic
+def team_update(*, actor: Actor, team_id: int, changes: Mapping[str, Any]) -> Team:
+    require_permission(actor, "nhi_inventory.change_team", to="change teams")
+    team = Team.objects.select_for_update().get(pk=team_id)
+    if _apply_changes(team, changes, TEAM_EDITABLE_FIELDS):
+        _save_validated(team, actor=actor)
+    return team
+
+
+@transaction.atomic
+def team_member_add(*, actor: Actor, team_id: int, user: AbstractBaseUser) -> TeamMembership:
+    require_permission(actor, "nhi_inventory.change_team", to="change team membership")
+    existing = TeamMembership.objects.filter(team_id=team_id, user_id=user.pk).first()
+    if existing is not None:
+        return existing
+    membership = TeamMembership(team_id=team_id, user_id=user.pk)
+    membership._history_user = actor  # type: ignore[attr-defined]
+    membership.save()
+    return membership
+
+
+@transaction.atomic
+def team_member_remove(*, actor: Actor, team_id: int, user: AbstractBaseUser) -> None:
+    require_permission(actor, "nhi_inventory.change_team", to="change team membership")
+    for membership in TeamMembership.objects.filter(team_id=team_id, user_id=user.pk):
+        membership._history_user = actor  # type: ignore[attr-defined]
+        membership.delete()
+
+
+def _editable_identity(*, actor: Actor, nhi_id: int) -> NonHumanIdentity:
+    require_permission(actor, "nhi_inventory.change_nonhumanidentity", to="change identities")
+    identity = nhi_list(user=actor).select_for_update().filter(pk=nhi_id).first()
+    if identity is None:
+        if NonHumanIdentity.objects.filter(pk=nhi_id).exists():
+            raise PermissionDenied(f"{actor} may not change identity #{nhi_id}: it belongs to another team.")
+        raise ValidationError({"nhi": f"No identity with id {nhi_id}."})
+    return identity
+
+
+@transaction.atomic
+def nhi_create(*, actor: Actor, name: str, kind: str, provider: str, **attributes: Any) -> NonHumanIdentity:
+    require_permission(actor, "nhi_inventory.add_nonhumanidentity", to="register identities")
+    identity = NonHumanIdentity(name=name, kind=kind, provider=provider)
+    _apply_changes(identity, attributes, NHI_EDITABLE_FIELDS)
+    _save_validated(identity, actor=actor)
+    return identity
+
+
+@transaction.atomic
+def nhi_update(*, actor: Actor, nhi_id: int, changes: Mapping[str, Any], reason: str = "") -> NonHumanIdentity:
+    identity = _editable_identity(actor=actor, nhi_id=nhi_id)
+    if identity.lifecycle_state == LifecycleState.DECOMMISSIONED and changes.get("lifecycle_state") not in (
+        None,
+        LifecycleState.DECOMMISSIONED,
+    ):
+        raise ValidationError({"lifecycle_state": "A decommissioned identity cannot be brought back."})
+    changed = _apply_changes(identity, changes, NHI_EDITABLE_FIELDS)
+    if not changed:
+        return identity
+    _save_validated(identity, actor=actor, reason=reason)
+    if set(changed) & set(RISK_FIELDS):
+        identity_risk_changed.send(sender=NonHumanIdentity, identity_ids=[identity.pk], actor=actor)
+    return identity
+
+
+@transaction.atomic
+def credential_register(
+    *,
+    actor: Actor,
+    nhi_id: int,
+    credential_type: str,
+    secret: str,
+    label: str = "",
+    issued_at: datetime | None = None,
+    expires_at: datetime | None = None,
+) -> Credential:
+    """Record a credential by fingerprint and preview; the secret itself is dropped here, never saved."""
+    require_permission(actor, "nhi_inventory.add_credential", to="register credentials")
+    identity = _editable_identity(actor=actor, nhi_id=nhi_id)
+    if credential_type not in CredentialType.values:
+        raise ValidationError({"credential_type": f"{credential_type!r} is not a known credential type."})
+    if not secret or not secret.strip():
+        raise ValidationError({"secret": "The secret is empty."})
+    fingerprint = fingerprint_secret(secret)
+    duplicate = Credential.objects.filter(fingerprint=fingerprint.value, fingerprint_key_id=fingerprint.key_id).first()
+    if duplicate is not None:
+        raise ValidationError(
+            {"secret": f"This secret is already registered as credential #{duplicate.pk} ({duplicate.preview})."}
+        )
+    credential = Credential(
+        nhi=identity,
+        credential_type=credential_type,
+        label=label,
+        fingerprint=fingerprint.value,
+        fingerprint_key_id=fingerprint.key_id,
+        preview=redacted_preview(secret),
+        issued_at=issued_at,
+        expires_at=expires_at,
+    )
+    _save_validated(credential, actor=actor)
+    return credential
+
+
+@transaction.atomic
+def credential_set_status(*, actor: Actor, credential_id: int, status: str, reason: str = "") -> Credential:
+    require_permission(actor, "nhi_inventory.change_credential", to="change credentials")
+    credential = Credential.objects.select_for_update().get(pk=credential_id)
+    _editable_identity(actor=actor, nhi_id=credential.nhi_id)
+    if status not in CredentialStatus.values:
+        raise ValidationError({"status": f"{status!r} is not a credential status."})
+    if credential.status == CredentialStatus.REVOKED and status != CredentialStatus.REVOKED:
+        raise ValidationError({"status": "A revoked credential stays revoked; register the new one instead."})
+    credential.status = status
+    _save_validated(credential, actor=actor, reason=reason)
+    return credential

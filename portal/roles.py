@@ -1,0 +1,114 @@
+"""The four roles of the portal as Django groups, with exactly the permissions each needs.
+
+Scoping (an owner sees only their teams' identities and cases) is done by the selectors; these
+permissions say what each role may do within what it can see.
+"""
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+from django.db.models import Q
+
+ANALYST = "Compliance analyst"
+APPROVER = "Approver"
+AUDITOR = "Auditor"
+OWNER = "NHI owner"
+
+_DOMAIN_APPS = ("cases", "nhi_inventory", "frameworks")
+_VIEW_EVERYTHING = ("cases.view_all_cases", "nhi_inventory.view_all_identities")
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    permissions: tuple[str, ...]
+    view_all_domain_models: bool
+
+
+ROLES = (
+    Role(
+        name=ANALYST,
+        view_all_domain_models=True,
+        permissions=(
+            *_VIEW_EVERYTHING,
+            "cases.add_case",
+            "cases.change_case",
+            "cases.confirm_case",
+            "cases.assign_case",
+            "cases.act_on_case",
+            "cases.verify_case",
+            "cases.close_case",
+            "cases.dismiss_case",
+            "cases.reopen_case",
+            "cases.request_approval",
+            "cases.add_evidence",
+            "cases.add_actionitem",
+            "cases.change_actionitem",
+            "cases.add_comment",
+            "cases.add_attackpathstep",
+            "nhi_inventory.add_team",
+            "nhi_inventory.change_team",
+            "nhi_inventory.add_nonhumanidentity",
+            "nhi_inventory.change_nonhumanidentity",
+            "nhi_inventory.add_credential",
+            "nhi_inventory.change_credential",
+        ),
+    ),
+    Role(
+        name=APPROVER,
+        view_all_domain_models=True,
+        permissions=(*_VIEW_EVERYTHING, "cases.decide_approval", "cases.close_case", "cases.add_comment"),
+    ),
+    Role(name=AUDITOR, view_all_domain_models=True, permissions=_VIEW_EVERYTHING),
+    Role(
+        name=OWNER,
+        view_all_domain_models=False,
+        permissions=(
+            "cases.view_case",
+            "cases.view_evidence",
+            "cases.view_actionitem",
+            "cases.view_approval",
+            "cases.view_comment",
+            "cases.view_attackpathstep",
+            "cases.view_caseidentity",
+            "cases.add_evidence",
+            "cases.change_actionitem",
+            "cases.add_comment",
+            "nhi_inventory.view_team",
+            "nhi_inventory.view_nonhumanidentity",
+            "nhi_inventory.view_credential",
+            "nhi_inventory.change_nonhumanidentity",
+            "frameworks.view_framework",
+            "frameworks.view_control",
+        ),
+    ),
+)
+
+
+def _permissions(codes: tuple[str, ...]) -> list[Permission]:
+    query = Q()
+    for code in codes:
+        app_label, codename = code.split(".")
+        query |= Q(content_type__app_label=app_label, codename=codename)
+    found = list(Permission.objects.filter(query))
+    missing = set(codes) - {f"{p.content_type.app_label}.{p.codename}" for p in found}
+    if missing:
+        raise LookupError(f"Unknown permission(s) in role definitions: {', '.join(sorted(missing))}.")
+    return found
+
+
+@transaction.atomic
+def roles_sync() -> dict[str, int]:
+    """Create the groups and set their permissions to exactly the definitions above (idempotent)."""
+    counts = {}
+    for role in ROLES:
+        group, _ = Group.objects.get_or_create(name=role.name)
+        permissions = _permissions(role.permissions)
+        if role.view_all_domain_models:
+            permissions += list(
+                Permission.objects.filter(content_type__app_label__in=_DOMAIN_APPS, codename__startswith="view_")
+            )
+        group.permissions.set(permissions)
+        counts[role.name] = group.permissions.count()
+    return counts

@@ -1,0 +1,209 @@
+"""Settings for the NHI Governance Portal, read from the environment (see docs/CONFIGURATION.md)."""
+
+import hashlib
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.env import EnvReader
+
+env = EnvReader()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env.text("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
+
+PORTAL_ENV = env.choice("PORTAL_ENV", "development", ("development", "test", "production"))
+PRODUCTION = PORTAL_ENV == "production"
+
+# --- Secrets -----------------------------------------------------------------------------------------------
+# Development keys are fixed so that `make run` works on a fresh machine; production refuses to start
+# without real ones, because a default key there would let anyone forge sessions or fingerprints.
+_DEV_SECRET_KEY = "dev-only-insecure-secret-key-never-use-in-production-0123456789abcdef"
+_DEV_FINGERPRINT_KEY = "dev-only-insecure-fingerprint-key-never-use-in-production"
+
+_secret_key = env.secret("SECRET_KEY")
+if PRODUCTION:
+    if not _secret_key:
+        raise ImproperlyConfigured("PORTAL_ENV=production needs SECRET_KEY or SECRET_KEY_FILE.")
+    if len(_secret_key) < 50 or len(set(_secret_key)) < 5 or _secret_key.startswith("django-insecure"):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is too weak for production: use at least 50 random characters "
+            '(python -c "import secrets; print(secrets.token_urlsafe(64))").'
+        )
+    if _secret_key == _DEV_SECRET_KEY:
+        raise ImproperlyConfigured("SECRET_KEY is the development key; production needs its own.")
+SECRET_KEY = _secret_key or _DEV_SECRET_KEY
+
+_fingerprint_key = env.secret("FINGERPRINT_KEY")
+if PRODUCTION:
+    if not _fingerprint_key:
+        raise ImproperlyConfigured("PORTAL_ENV=production needs FINGERPRINT_KEY or FINGERPRINT_KEY_FILE.")
+    if len(_fingerprint_key) < 32:
+        raise ImproperlyConfigured("FINGERPRINT_KEY must be at least 32 characters long.")
+    if _fingerprint_key == SECRET_KEY:
+        raise ImproperlyConfigured("FINGERPRINT_KEY must differ from SECRET_KEY.")
+FINGERPRINT_KEY = _fingerprint_key or _DEV_FINGERPRINT_KEY
+# The key id is stored with every fingerprint so that keys can rotate: fingerprints made under another
+# key are recognisably not comparable.
+FINGERPRINT_KEY_ID = env.text(
+    "FINGERPRINT_KEY_ID", "fp-" + hashlib.sha256(FINGERPRINT_KEY.encode()).hexdigest()[:12]
+)
+
+if PRODUCTION and env.flag("DEBUG", False):
+    raise ImproperlyConfigured("DEBUG must be off when PORTAL_ENV=production.")
+DEBUG = False if PRODUCTION else env.flag("DEBUG", PORTAL_ENV == "development")
+
+if PRODUCTION and not env.is_set("ALLOWED_HOSTS"):
+    raise ImproperlyConfigured("PORTAL_ENV=production needs ALLOWED_HOSTS (comma-separated host names).")
+ALLOWED_HOSTS = env.items("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.items("CSRF_TRUSTED_ORIGINS", [])
+
+# --- Applications ------------------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_fsm",
+    "simple_history",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "portal",
+    "nhi_inventory",
+    "frameworks",
+    "cases",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "portal" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ----------------------------------------------------------------------------------------------
+_database_url = env.text("DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")
+try:
+    _database = dj_database_url.parse(
+        _database_url, conn_max_age=env.integer("DATABASE_CONN_MAX_AGE", 0, minimum=0)
+    )
+except ValueError as error:
+    raise ImproperlyConfigured(f"DATABASE_URL is malformed: {error}") from None
+if not _database.get("ENGINE"):
+    raise ImproperlyConfigured("DATABASE_URL names no supported database engine (use sqlite:// or postgres://).")
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the dev server read while a command writes; the timeout rides out short write locks.
+    _database.setdefault("OPTIONS", {})
+    _database["OPTIONS"].update({"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"})
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth --------------------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env.text("MEDIA_ROOT", str(VAR_DIR / "media")))
+
+# --- History -----------------------------------------------------------------------------------------------
+# A revert from history would write an old state straight to the row and bypass the state machine.
+SIMPLE_HISTORY_REVERT_DISABLED = True
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+
+# --- API ---------------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {"TITLE": "NHI Governance Portal API", "VERSION": "1.0.0"}
+
+# --- Background work ---------------------------------------------------------------------------------------
+if PRODUCTION and not env.is_set("CELERY_BROKER_URL"):
+    raise ImproperlyConfigured("PORTAL_ENV=production needs CELERY_BROKER_URL (e.g. redis://host:6379/0).")
+CELERY_BROKER_URL = env.text("CELERY_BROKER_URL", "memory://")
+if "://" not in CELERY_BROKER_URL:
+    raise ImproperlyConfigured(f"CELERY_BROKER_URL={CELERY_BROKER_URL!r} is not a URL (e.g. redis://host:6379/0).")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+
+# --- Email -------------------------------------------------------------------------------------------------
+EMAIL_BACKEND = env.text(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env.text("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.integer("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env.text("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.secret("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = env.flag("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env.flag("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on.")
+DEFAULT_FROM_EMAIL = env.text("DEFAULT_FROM_EMAIL", "nhi-portal@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Production hardening ----------------------------------------------------------------------------------
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = env.flag("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    X_FRAME_OPTIONS = "DENY"
+    if env.flag("SECURE_PROXY_SSL_HEADER", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.text("LOG_LEVEL", "INFO")},
+}
