@@ -90,7 +90,16 @@ class EvidenceInline(ReadOnlyTabularInline):
 
 class ApprovalInline(ReadOnlyTabularInline):
     model = Approval
-    fields = ("kind", "status", "reason", "risk_expires_on", "requested_by", "decided_by", "decided_at", "decision_note")
+    fields = (
+        "kind",
+        "status",
+        "reason",
+        "risk_expires_on",
+        "requested_by",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Approval]:
         return super().get_queryset(request).select_related("requested_by", "decided_by")
@@ -100,13 +109,21 @@ class AttackPathStepInline(ReadOnlyTabularInline):
     model = AttackPathStep
     verbose_name_plural = "Attack path"
     fields = (
-        "position", "source_node", "target_node", "technique", "nhi", "failed_control", "remediation_team",
+        "position",
+        "source_node",
+        "target_node",
+        "technique",
+        "nhi",
+        "failed_control",
+        "remediation_team",
         "remediation_action",
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AttackPathStep]:
-        return super().get_queryset(request).select_related(
-            "nhi", "failed_control", "remediation_team", "remediation_action"
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("nhi", "failed_control", "remediation_team", "remediation_action")
         )
 
 
@@ -122,7 +139,7 @@ class CommentInline(ReadOnlyTabularInline):
 # --- Case --------------------------------------------------------------------------------------------------
 
 
-class CaseForm(forms.ModelForm):  # type: ignore[type-arg]
+class CaseForm(forms.ModelForm):
     class Meta:
         model = Case
         fields = ("title", "summary", "kind", "severity", "origin", "owning_team", "due_at")
@@ -133,7 +150,15 @@ class CaseAdmin(SimpleHistoryAdmin):
     form = CaseForm
     change_form_template = "admin/cases/case/change_form.html"
     list_display = (
-        "reference", "title", "kind", "severity", "priority", "state_badge", "owning_team", "assignee", "due_at",
+        "reference",
+        "title",
+        "kind",
+        "severity",
+        "priority",
+        "state_badge",
+        "owning_team",
+        "assignee",
+        "due_at",
         "created_at",
     )
     list_display_links = ("reference", "title")
@@ -144,11 +169,24 @@ class CaseAdmin(SimpleHistoryAdmin):
     show_full_result_count = False
     list_per_page = 50
     readonly_fields = (
-        "reference", "state_badge", "priority", "assignee", "opened_by", "created_at", "dismissal_reason",
-        "risk_accepted_until", "verified_at", "closed_at",
+        "reference",
+        "state_badge",
+        "priority",
+        "assignee",
+        "opened_by",
+        "created_at",
+        "dismissal_reason",
+        "risk_accepted_until",
+        "verified_at",
+        "closed_at",
     )
     inlines = (
-        TransitionInline, IdentityInline, ActionItemInline, EvidenceInline, ApprovalInline, AttackPathStepInline,
+        TransitionInline,
+        IdentityInline,
+        ActionItemInline,
+        EvidenceInline,
+        ApprovalInline,
+        AttackPathStepInline,
         CommentInline,
     )
 
@@ -162,7 +200,11 @@ class CaseAdmin(SimpleHistoryAdmin):
                 "Record",
                 {
                     "fields": (
-                        "opened_by", "created_at", "dismissal_reason", "risk_accepted_until", "verified_at",
+                        "opened_by",
+                        "created_at",
+                        "dismissal_reason",
+                        "risk_accepted_until",
+                        "verified_at",
                         "closed_at",
                     )
                 },
@@ -176,9 +218,11 @@ class CaseAdmin(SimpleHistoryAdmin):
         return self.readonly_fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Case]:
-        return case_list(user=request.user)  # type: ignore[arg-type]
+        return case_list(user=request.user)
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Case], search_term: str) -> tuple[QuerySet[Case], bool]:
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Case], search_term: str
+    ) -> tuple[QuerySet[Case], bool]:
         reference = CASE_REFERENCE.match(search_term)
         if reference:
             return queryset.filter(pk=int(reference.group(1))), False
@@ -195,33 +239,45 @@ class CaseAdmin(SimpleHistoryAdmin):
     @admin.display(description="State", ordering="state")
     def state_badge(self, case: Case) -> str:
         return format_html(
-            '<span style="background:{};color:#fff;padding:1px 6px;border-radius:8px;white-space:nowrap">{}</span>',
+            '<span style="background:{};color:#fff;padding:1px 6px;border-radius:8px">{}</span>',
             STATE_COLOURS.get(case.state, "#444"),
             case.get_state_display(),
         )
 
-    def save_model(self, request: HttpRequest, obj: Case, form: forms.ModelForm, change: bool) -> None:  # type: ignore[type-arg]
+    def save_model(self, request: HttpRequest, obj: Case, form: forms.ModelForm, change: bool) -> None:
         actor = request.user
         if change:
             services.case_update(
-                actor=actor,  # type: ignore[arg-type]
+                actor=actor,
                 case_id=obj.pk,
                 changes={name: form.cleaned_data[name] for name in form.changed_data},
             )
             return
-        created = services.case_open(actor=actor, **form.cleaned_data)  # type: ignore[arg-type]
+        created = services.case_open(actor=actor, **form.cleaned_data)
         obj.pk = created.pk
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         # Inlines are read-only; nothing related is written from the change form.
         pass
 
-    def render_change_form(self, request: HttpRequest, context: dict[str, Any], add: bool = False, change: bool = False, form_url: str = "", obj: Any = None) -> HttpResponse:
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
         if obj is not None and obj.pk:
-            context["case_actions"] = available_actions(case=obj, user=request.user)  # type: ignore[arg-type]
-            context["decidable_approvals"] = decidable_approvals(case=obj, user=request.user)  # type: ignore[arg-type]
+            context["case_actions"] = available_actions(case=obj, user=request.user)
+            context["decidable_approvals"] = decidable_approvals(case=obj, user=request.user)
             context["routable_steps"] = (
-                list(obj.attack_path_steps.filter(remediation_action__isnull=True, remediation_team__isnull=False))
+                list(
+                    obj.attack_path_steps.filter(
+                        remediation_action__isnull=True, remediation_team__isnull=False
+                    )
+                )
                 if request.user.has_perm("cases.add_actionitem") and obj.is_open
                 else []
             )
@@ -229,26 +285,26 @@ class CaseAdmin(SimpleHistoryAdmin):
 
     # --- Case actions (transitions, approvals, work) ------------------------------------------------------
 
-    def get_urls(self) -> list[URLPattern]:  # type: ignore[override]
-        info = self.opts.app_label, self.opts.model_name
+    def get_urls(self) -> list[URLPattern]:
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         custom = [
             path(
                 "<path:object_id>/act/decide/<int:approval_id>/",
                 self.admin_site.admin_view(self.decide_view),
-                name="%s_%s_decide" % info,
+                name=f"{prefix}_decide",
             ),
             path(
                 "<path:object_id>/act/route/<int:step_id>/",
                 self.admin_site.admin_view(self.route_view),
-                name="%s_%s_route" % info,
+                name=f"{prefix}_route",
             ),
             path(
                 "<path:object_id>/act/<str:action_name>/",
                 self.admin_site.admin_view(self.action_view),
-                name="%s_%s_action" % info,
+                name=f"{prefix}_action",
             ),
         ]
-        return custom + super().get_urls()  # type: ignore[operator]
+        return custom + super().get_urls()
 
     def _case_for(self, request: HttpRequest, object_id: str) -> Case:
         try:
@@ -260,7 +316,9 @@ class CaseAdmin(SimpleHistoryAdmin):
     def _change_url(self, case: Case) -> str:
         return reverse("admin:cases_case_change", args=(case.pk,))
 
-    def _run(self, request: HttpRequest, case: Case, form: forms.Form, perform: Any, done: str) -> HttpResponse | None:
+    def _run(
+        self, request: HttpRequest, case: Case, form: forms.Form, perform: Any, done: str
+    ) -> HttpResponse | None:
         """Call the service; on refusal, put its message on the form and return None to show it again."""
         try:
             perform()
@@ -277,7 +335,15 @@ class CaseAdmin(SimpleHistoryAdmin):
         self.message_user(request, done, messages.SUCCESS)
         return HttpResponseRedirect(self._change_url(case))
 
-    def _render(self, request: HttpRequest, case: Case, form: forms.Form, title: str, blocked_by: tuple[str, ...] = (), multipart: bool = False) -> TemplateResponse:
+    def _render(
+        self,
+        request: HttpRequest,
+        case: Case,
+        form: forms.Form,
+        title: str,
+        blocked_by: tuple[str, ...] = (),
+        multipart: bool = False,
+    ) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -297,16 +363,21 @@ class CaseAdmin(SimpleHistoryAdmin):
         action = ACTIONS_BY_NAME.get(action_name)
         if action is None:
             raise Http404(f"No case action called {action_name!r}.")
-        offered = {item.action.name: item for item in available_actions(case=case, user=request.user)}  # type: ignore[arg-type]
+        offered = {item.action.name: item for item in available_actions(case=case, user=request.user)}
         availability = offered.get(action_name)
         if availability is None:
-            raise PermissionDenied(f"{action.label} is not available to you on {case.reference} in its current state.")
+            raise PermissionDenied(
+                f"{action.label} is not available to you on {case.reference} in its current state."
+            )
         form = action.form_class(request.POST or None, request.FILES or None)
         self._wire_autocomplete(form)
         if request.method == "POST" and form.is_valid():
             data = dict(form.cleaned_data)
             response = self._run(
-                request, case, form, lambda: action.perform(case, request.user, data),  # type: ignore[arg-type]
+                request,
+                case,
+                form,
+                lambda: action.perform(case, request.user, data),
                 f"{action.label}: done on {case.reference}.",
             )
             if response is not None:
@@ -315,23 +386,32 @@ class CaseAdmin(SimpleHistoryAdmin):
 
     def decide_view(self, request: HttpRequest, object_id: str, approval_id: int) -> HttpResponse:
         case = self._case_for(request, object_id)
-        approval = next((a for a in decidable_approvals(case=case, user=request.user) if a.pk == approval_id), None)  # type: ignore[arg-type]
+        approval = next(
+            (a for a in decidable_approvals(case=case, user=request.user) if a.pk == approval_id), None
+        )
         if approval is None:
-            raise PermissionDenied("This request is not pending, is your own, or you may not decide approvals.")
+            raise PermissionDenied(
+                "This request is not pending, is your own, or you may not decide approvals."
+            )
         form = DecisionForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             response = self._run(
-                request, case, form,
+                request,
+                case,
+                form,
                 lambda: services.approval_decide(
-                    actor=request.user, approval_id=approval.pk, approve=data["approve"], note=data["note"]  # type: ignore[arg-type]
+                    actor=request.user,
+                    approval_id=approval.pk,
+                    approve=data["approve"],
+                    note=data["note"],
                 ),
                 f"{approval.get_kind_display()}: decision recorded on {case.reference}.",
             )
             if response is not None:
                 return response
         title = f"Decide {approval.get_kind_display().lower()} requested by {approval.requested_by}"
-        context_note = (f"Reason given: {approval.reason}",)
+        context_note: tuple[str, ...] = (f"Reason given: {approval.reason}",)
         if approval.risk_expires_on:
             context_note += (f"Risk accepted until {approval.risk_expires_on}.",)
         return self._render(request, case, form, title, context_note)
@@ -345,8 +425,10 @@ class CaseAdmin(SimpleHistoryAdmin):
         if request.method == "POST" and form.is_valid():
             kind = form.cleaned_data["kind"]
             response = self._run(
-                request, case, form,
-                lambda: services.attack_path_step_route(actor=request.user, step_id=step.pk, kind=kind),  # type: ignore[arg-type]
+                request,
+                case,
+                form,
+                lambda: services.attack_path_step_route(actor=request.user, step_id=step.pk, kind=kind),
                 f"Step {step.position} routed to {step.remediation_team}.",
             )
             if response is not None:
@@ -368,7 +450,9 @@ class CaseChildAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
 
     @admin.display(description="Case", ordering="case_id")
     def case_link(self, row: Any) -> str:
-        return format_html('<a href="{}">{}</a>', reverse("admin:cases_case_change", args=(row.case_id,)), row.case.reference)
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:cases_case_change", args=(row.case_id,)), row.case.reference
+        )
 
 
 @admin.register(Evidence)
@@ -379,10 +463,10 @@ class EvidenceAdmin(CaseChildAdmin):
     search_fields = ("title", "=sha256")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Evidence]:
-        return evidence_list(user=request.user)  # type: ignore[arg-type]
+        return evidence_list(user=request.user)
 
 
-class ActionItemStatusForm(forms.ModelForm):  # type: ignore[type-arg]
+class ActionItemStatusForm(forms.ModelForm):
     class Meta:
         model = ActionItem
         fields = ("status", "external_reference")
@@ -395,14 +479,32 @@ class ActionItemAdmin(SimpleHistoryAdmin):
     list_select_related = ("case", "owning_team")
     list_filter = ("status", "kind", "owning_team")
     search_fields = ("title", "external_reference")
-    readonly_fields = ("case_link", "kind", "title", "owning_team", "created_by", "created_at", "completed_at")
-    fields = ("case_link", "kind", "title", "owning_team", "status", "external_reference", "created_by", "created_at", "completed_at")
+    readonly_fields = (
+        "case_link",
+        "kind",
+        "title",
+        "owning_team",
+        "created_by",
+        "created_at",
+        "completed_at",
+    )
+    fields = (
+        "case_link",
+        "kind",
+        "title",
+        "owning_team",
+        "status",
+        "external_reference",
+        "created_by",
+        "created_at",
+        "completed_at",
+    )
     show_full_result_count = False
 
     case_link = CaseChildAdmin.case_link
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ActionItem]:
-        return action_item_list(user=request.user)  # type: ignore[arg-type]
+        return action_item_list(user=request.user)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -410,9 +512,9 @@ class ActionItemAdmin(SimpleHistoryAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def save_model(self, request: HttpRequest, obj: ActionItem, form: forms.ModelForm, change: bool) -> None:  # type: ignore[type-arg]
+    def save_model(self, request: HttpRequest, obj: ActionItem, form: forms.ModelForm, change: bool) -> None:
         services.action_item_set_status(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=request.user,
             action_item_id=obj.pk,
             status=form.cleaned_data["status"],
             external_reference=form.cleaned_data["external_reference"],
@@ -427,7 +529,7 @@ class ApprovalAdmin(CaseChildAdmin):
     search_fields = ("reason", "decision_note")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Approval]:
-        return approval_list(user=request.user)  # type: ignore[arg-type]
+        return approval_list(user=request.user)
 
 
 @admin.register(Comment)
@@ -437,17 +539,26 @@ class CommentAdmin(CaseChildAdmin):
     search_fields = ("body",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Comment]:
-        return super().get_queryset(request).filter(case__in=case_list(user=request.user))  # type: ignore[arg-type]
+        return super().get_queryset(request).filter(case__in=case_list(user=request.user))
 
 
 @admin.register(AttackPathStep)
 class AttackPathStepAdmin(CaseChildAdmin):
-    list_display = ("case_link", "position", "source_node", "target_node", "technique", "nhi", "failed_control", "remediation_team")
+    list_display = (
+        "case_link",
+        "position",
+        "source_node",
+        "target_node",
+        "technique",
+        "nhi",
+        "failed_control",
+        "remediation_team",
+    )
     list_select_related = ("case", "nhi", "failed_control", "remediation_team")
     search_fields = ("source_node", "target_node", "technique")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AttackPathStep]:
-        return super().get_queryset(request).filter(case__in=case_list(user=request.user))  # type: ignore[arg-type]
+        return super().get_queryset(request).filter(case__in=case_list(user=request.user))
 
 
 @admin.register(CaseIdentity)
@@ -457,11 +568,11 @@ class CaseIdentityAdmin(CaseChildAdmin):
     search_fields = ("nhi__name",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CaseIdentity]:
-        return super().get_queryset(request).filter(case__in=case_list(user=request.user))  # type: ignore[arg-type]
+        return super().get_queryset(request).filter(case__in=case_list(user=request.user))
 
 
 @admin.register(CaseTransition)
-class CaseTransitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class CaseTransitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("at", "case_link", "name", "source_state", "target_state", "actor", "reason")
     list_select_related = ("case", "actor")
     list_filter = ("name", "target_state")
@@ -471,4 +582,4 @@ class CaseTransitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore
     case_link = CaseChildAdmin.case_link
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CaseTransition]:
-        return super().get_queryset(request).filter(case__in=case_list(user=request.user))  # type: ignore[arg-type]
+        return super().get_queryset(request).filter(case__in=case_list(user=request.user))

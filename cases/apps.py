@@ -6,4 +6,6 @@ class CasesConfig(AppConfig):
     verbose_name = "Cases"
 
     def ready(self) -> None:
-        from cases import receivers  # noqa: F401  (connects to nhi_inventory's announcements)
+        # Receivers import models, which the app registry allows only from ready(): Django's documented
+        # place to connect them.
+        from cases import receivers  # noqa: F401, PLC0415

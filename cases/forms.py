@@ -10,16 +10,22 @@ from nhi_inventory.models import NonHumanIdentity, Team
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="Why; recorded in the case history."
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why; recorded in the case history.",
     )
 
 
 class RequiredReasonForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Required; recorded in the history.")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), help_text="Required; recorded in the history."
+    )
 
 
 class AssignForm(ReasonForm):
-    assignee = forms.ModelChoiceField(queryset=get_user_model().objects.filter(is_active=True).order_by("username"))
+    assignee = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username")
+    )
     owning_team = forms.ModelChoiceField(queryset=Team.objects.all())
 
     field_order = ("assignee", "owning_team", "reason")
@@ -33,7 +39,9 @@ class DismissForm(RequiredReasonForm):
 
 class RiskAcceptanceRequestForm(RequiredReasonForm):
     risk_expires_on = forms.DateField(
-        label="Accepted until", widget=forms.DateInput(attrs={"type": "date"}), help_text="At most one year ahead."
+        label="Accepted until",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="At most one year ahead.",
     )
 
     field_order = ("risk_expires_on", "reason")
@@ -46,7 +54,9 @@ class DecisionForm(forms.Form):
         coerce=lambda value: value == "yes",
         widget=forms.RadioSelect,
     )
-    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="Required to reject.")
+    note = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="Required to reject."
+    )
 
 
 class EvidenceForm(forms.Form):
@@ -81,7 +91,9 @@ class AttackPathStepForm(forms.Form):
     source_node = forms.CharField(label="From", max_length=200)
     target_node = forms.CharField(label="To", max_length=200)
     technique = forms.CharField(max_length=200)
-    nhi = forms.ModelChoiceField(label="Identity involved", queryset=NonHumanIdentity.objects.all(), required=False)
+    nhi = forms.ModelChoiceField(
+        label="Identity involved", queryset=NonHumanIdentity.objects.all(), required=False
+    )
     failed_control = forms.ModelChoiceField(
         queryset=Control.objects.select_related("framework").exclude(kind="function"), required=False
     )

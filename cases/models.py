@@ -110,11 +110,11 @@ class EvidenceKind(models.TextChoices):
 # Each guard carries the sentence shown to a person when it blocks a transition, so the admin, the API and
 # the services all explain a refusal in the same words.
 
-Guard = Callable[["Case"], bool]
+Guard = Callable[[Any], bool]
 
 
-def guard(refusal: str) -> Callable[[Guard], Guard]:
-    def mark(function: Guard) -> Guard:
+def guard(refusal: str) -> Callable[[Callable[["Case"], bool]], Guard]:
+    def mark(function: Callable[["Case"], bool]) -> Guard:
         function.refusal = refusal  # type: ignore[attr-defined]
         return function
 
@@ -173,16 +173,30 @@ class Case(ConcurrentTransitionMixin, models.Model):
     origin = models.CharField(max_length=16, choices=CaseOrigin.choices, default=CaseOrigin.MANUAL)
     # editable=False rather than protected=True: protected breaks ModelForms and full_clean().
     state = FSMField(default=CaseState.IDENTIFIED, choices=CaseState.choices, editable=False)
-    owning_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="cases")
-    assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_cases"
+    owning_team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="cases"
     )
-    identities = models.ManyToManyField(NonHumanIdentity, through="CaseIdentity", related_name="cases", blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="assigned_cases",
+    )
+    identities: models.ManyToManyField[NonHumanIdentity, CaseIdentity] = models.ManyToManyField(
+        NonHumanIdentity, through="CaseIdentity", related_name="cases", blank=True
+    )
     opened_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="opened_cases", editable=False
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="opened_cases",
+        editable=False,
     )
     due_at = models.DateTimeField(null=True, blank=True)
-    dismissal_reason = models.CharField(max_length=16, choices=DismissalReason.choices, blank=True, editable=False)
+    dismissal_reason = models.CharField(
+        max_length=16, choices=DismissalReason.choices, blank=True, editable=False
+    )
     risk_accepted_until = models.DateField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -226,7 +240,9 @@ class Case(ConcurrentTransitionMixin, models.Model):
     # The transitions only change this row; the services lock it, check permissions, and record who, when
     # and why. Each takes keyword arguments so the services pass what the transition needs.
 
-    @transition(field=state, source=CaseState.IDENTIFIED, target=CaseState.CONFIRMED, permission="cases.confirm_case")
+    @transition(
+        field=state, source=CaseState.IDENTIFIED, target=CaseState.CONFIRMED, permission="cases.confirm_case"
+    )
     def confirm(self) -> None:
         pass
 
@@ -463,7 +479,9 @@ class AttackPathStep(models.Model):
 
     class Meta:
         ordering = ("case_id", "position")
-        constraints = (models.UniqueConstraint(fields=("case", "position"), name="attack_path_step_position"),)
+        constraints = (
+            models.UniqueConstraint(fields=("case", "position"), name="attack_path_step_position"),
+        )
 
     def __str__(self) -> str:
         return f"Step {self.position}: {self.source_node} → {self.target_node}"
@@ -477,7 +495,11 @@ def transition_guards(case: Case, name: str) -> list[Guard]:
 
 def transition_refusals(case: Case, name: str) -> list[str]:
     """The sentences of every guard that currently blocks transition `name`."""
-    return [getattr(check, "refusal", check.__name__) for check in transition_guards(case, name) if not check(case)]
+    return [
+        getattr(check, "refusal", check.__name__)
+        for check in transition_guards(case, name)
+        if not check(case)
+    ]
 
 
 def user_display(user: User | None) -> str:

@@ -1,10 +1,10 @@
 from typing import TypeVar
 
-from portal.permissions import Actor
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from cases.models import ActionItem, Approval, ApprovalStatus, Case, CaseIdentity, CaseTransition, Evidence
 from nhi_inventory.selectors import identity_scope, team_ids_of
+from portal.permissions import Actor
 
 Child = TypeVar("Child", Evidence, ActionItem, Approval)
 
@@ -65,6 +65,4 @@ def approval_list(*, user: Actor) -> QuerySet[Approval]:
 
 def pending_approvals_for(*, user: Actor) -> QuerySet[Approval]:
     """Requests the user may decide: pending, and requested by someone else (four-eyes)."""
-    return (
-        approval_list(user=user).filter(status=ApprovalStatus.PENDING).exclude(requested_by_id=user.pk)
-    )
+    return approval_list(user=user).filter(status=ApprovalStatus.PENDING).exclude(requested_by_id=user.pk)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -45,14 +45,14 @@ from cases.selectors import case_is_visible, sees_all_cases
 from frameworks.models import Control
 from nhi_inventory.models import NonHumanIdentity, Team
 from nhi_inventory.selectors import nhi_list, team_ids_of
-from portal.permissions import Actor, require_permission
+from portal.permissions import Actor, require_permission, signed_in
 
 CASE_EDITABLE_FIELDS = frozenset({"title", "summary", "kind", "severity", "due_at"})
 MAX_RISK_ACCEPTANCE = timedelta(days=366)
 EVIDENCE_CHUNK = 1024 * 1024
 
 
-# --- Shared steps --------------------------------------------------------------------------------------------
+# --- Shared steps -------------------------------------------------------------------------------------------
 
 
 def _lock_case(*, case_id: int, actor: Actor) -> Case:
@@ -66,7 +66,9 @@ def _lock_case(*, case_id: int, actor: Actor) -> Case:
 
 def _require_workable(case: Case, *, to: str) -> None:
     if case.state in SETTLED_STATES:
-        raise CaseWorkflowError(f"{case.reference} is {case.get_state_display().lower()}; reopen it before you {to}.")
+        raise CaseWorkflowError(
+            f"{case.reference} is {case.get_state_display().lower()}; reopen it before you {to}."
+        )
 
 
 def _require_reason(reason: str, *, why: str) -> str:
@@ -81,9 +83,14 @@ def _save_case(case: Case, *, actor: Actor, change_reason: str) -> None:
     case.save()
 
 
-def _log_transition(case: Case, *, name: str, source: str, actor: Actor, reason: str) -> CaseTransition:
+def _log_transition(case: Case, *, name: str, source: str, actor: User, reason: str) -> CaseTransition:
     return CaseTransition.objects.create(
-        case=case, name=name, source_state=source, target_state=case.state, actor=actor, reason=reason,
+        case=case,
+        name=name,
+        source_state=source,
+        target_state=case.state,
+        actor=actor,
+        reason=reason,
         at=timezone.now(),
     )
 
@@ -107,9 +114,12 @@ def _perform_transition(
             f"{case.reference} is {case.get_state_display().lower()}: '{name}' is not possible from there "
             "(someone may have moved it in the meantime; reload the case)."
         )
-    if not actor.is_authenticated or not actor.is_active or not found.has_perm(case, actor):
-        raise PermissionDenied(f"{actor} may not {name.replace('_', ' ')} {case.reference}: the permission "
-                               f"{found.permission!r} is missing.")
+    actor = signed_in(actor, to=f"{name.replace('_', ' ')} cases")
+    if not found.has_perm(case, actor):
+        raise PermissionDenied(
+            f"{actor} may not {name.replace('_', ' ')} {case.reference}: the permission "
+            f"{found.permission!r} is missing."
+        )
     if prepare is not None:
         prepare(case)
     refusals = transition_refusals(case, name)
@@ -151,10 +161,16 @@ def case_open(
     owning_team: Team | None = None,
     due_at: Any = None,
 ) -> Case:
-    require_permission(actor, "cases.add_case", to="open cases")
+    actor = require_permission(actor, "cases.add_case", to="open cases")
     case = Case(
-        title=title.strip(), summary=summary, kind=kind, severity=severity, origin=origin,
-        owning_team=owning_team, due_at=due_at, opened_by=actor,
+        title=title.strip(),
+        summary=summary,
+        kind=kind,
+        severity=severity,
+        origin=origin,
+        owning_team=owning_team,
+        due_at=due_at,
+        opened_by=actor,
     )
     linked = list(identities)
     case.priority = priority_for(severity=severity, identities=linked)
@@ -170,11 +186,11 @@ def case_open(
 
 @transaction.atomic
 def case_update(*, actor: Actor, case_id: int, changes: Mapping[str, Any], reason: str = "") -> Case:
-    require_permission(actor, "cases.change_case", to="edit cases")
+    actor = require_permission(actor, "cases.change_case", to="edit cases")
     case = _lock_case(case_id=case_id, actor=actor)
     unknown = sorted(set(changes) - CASE_EDITABLE_FIELDS)
     if unknown:
-        raise ValidationError({name: "This field cannot be edited; use a transition." for name in unknown})
+        raise ValidationError(dict.fromkeys(unknown, "This field cannot be edited; use a transition."))
     changed = [name for name, value in changes.items() if getattr(case, name) != value]
     if not changed:
         return case
@@ -188,7 +204,7 @@ def case_update(*, actor: Actor, case_id: int, changes: Mapping[str, Any], reaso
 
 @transaction.atomic
 def case_link_identity(*, actor: Actor, case_id: int, nhi_id: int) -> Case:
-    require_permission(actor, "cases.change_case", to="link identities to cases")
+    actor = require_permission(actor, "cases.change_case", to="link identities to cases")
     case = _lock_case(case_id=case_id, actor=actor)
     identity = nhi_list(user=actor).filter(pk=nhi_id).first()
     if identity is None:
@@ -204,7 +220,7 @@ def case_link_identity(*, actor: Actor, case_id: int, nhi_id: int) -> Case:
 
 @transaction.atomic
 def case_unlink_identity(*, actor: Actor, case_id: int, nhi_id: int) -> Case:
-    require_permission(actor, "cases.change_case", to="unlink identities from cases")
+    actor = require_permission(actor, "cases.change_case", to="unlink identities from cases")
     case = _lock_case(case_id=case_id, actor=actor)
     for link in CaseIdentity.objects.filter(case=case, nhi_id=nhi_id):
         link._history_user = actor  # type: ignore[attr-defined]
@@ -242,7 +258,7 @@ def case_confirm(*, case_id: int, actor: Actor, reason: str = "") -> Case:
 
 @transaction.atomic
 def case_assign(
-    *, case_id: int, actor: Actor, assignee: AbstractUser | None, owning_team: Team | None, reason: str = ""
+    *, case_id: int, actor: Actor, assignee: User | None, owning_team: Team | None, reason: str = ""
 ) -> Case:
     errors = {}
     if assignee is None:
@@ -283,12 +299,13 @@ def case_close(*, case_id: int, actor: Actor, reason: str = "") -> Case:
 @transaction.atomic
 def case_dismiss(*, case_id: int, actor: Actor, dismissal_reason: str, reason: str) -> Case:
     if dismissal_reason not in DismissalReason.values:
-        raise ValidationError(
-            {"dismissal_reason": f"Choose one of: {', '.join(DismissalReason.values)}."}
-        )
+        raise ValidationError({"dismissal_reason": f"Choose one of: {', '.join(DismissalReason.values)}."})
     reason = _require_reason(reason, why="to dismiss a case")
     return _perform_transition(
-        case_id=case_id, actor=actor, name="dismiss", reason=reason,
+        case_id=case_id,
+        actor=actor,
+        name="dismiss",
+        reason=reason,
         arguments={"dismissal_reason": dismissal_reason},
     )
 
@@ -313,9 +330,10 @@ def case_reopen(*, case_id: int, actor: Actor, reason: str) -> Case:
 def approval_request(
     *, actor: Actor, case_id: int, kind: str, reason: str, risk_expires_on: date | None = None
 ) -> Approval:
-    require_permission(actor, "cases.request_approval", to="request approvals")
+    actor = require_permission(actor, "cases.request_approval", to="request approvals")
     case = _lock_case(case_id=case_id, actor=actor)
     reason = _require_reason(reason, why="to request an approval")
+    allowed: tuple[str, ...]
     if kind == ApprovalKind.RISK_ACCEPTANCE:
         allowed = (CaseState.CONFIRMED, CaseState.ASSIGNED, CaseState.IN_PROGRESS)
         today = timezone.localdate()
@@ -336,9 +354,15 @@ def approval_request(
             "request is not possible now."
         )
     if case.approvals.filter(kind=kind, status=ApprovalStatus.PENDING).exists():
-        raise CaseWorkflowError(f"{case.reference} already has a pending {ApprovalKind(kind).label.lower()} request.")
+        raise CaseWorkflowError(
+            f"{case.reference} already has a pending {ApprovalKind(kind).label.lower()} request."
+        )
     approval = Approval(
-        case=case, kind=kind, reason=reason, risk_expires_on=risk_expires_on, requested_by=actor,
+        case=case,
+        kind=kind,
+        reason=reason,
+        risk_expires_on=risk_expires_on,
+        requested_by=actor,
         requested_at=timezone.now(),
     )
     approval._history_user = actor  # type: ignore[attr-defined]
@@ -348,7 +372,7 @@ def approval_request(
 
 @transaction.atomic
 def approval_decide(*, actor: Actor, approval_id: int, approve: bool, note: str = "") -> Approval:
-    require_permission(actor, "cases.decide_approval", to="decide approvals")
+    actor = require_permission(actor, "cases.decide_approval", to="decide approvals")
     approval = Approval.objects.select_for_update().filter(pk=approval_id).first()
     if approval is None:
         raise ValidationError({"approval": f"No approval with id {approval_id}."})
@@ -360,14 +384,16 @@ def approval_decide(*, actor: Actor, approval_id: int, approve: bool, note: str 
     if not approve:
         _require_reason(note, why="to reject a request")
     approval.status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
-    approval.decided_by = actor  # type: ignore[assignment]
+    approval.decided_by = actor
     approval.decided_at = timezone.now()
     approval.decision_note = note
     approval._history_user = actor  # type: ignore[attr-defined]
     approval.save()
     if approve and approval.kind == ApprovalKind.RISK_ACCEPTANCE:
         _perform_transition(
-            case_id=case.pk, actor=actor, name="accept_risk",
+            case_id=case.pk,
+            actor=actor,
+            name="accept_risk",
             reason=f"risk accepted until {approval.risk_expires_on}: {approval.reason}",
             arguments={"until": approval.risk_expires_on},
         )
@@ -388,7 +414,7 @@ def evidence_capture(
     url: str = "",
     note: str = "",
 ) -> Evidence:
-    require_permission(actor, "cases.add_evidence", to="capture evidence")
+    actor = require_permission(actor, "cases.add_evidence", to="capture evidence")
     case = _lock_case(case_id=case_id, actor=actor)
     _require_workable(case, to="capture evidence")
     if kind == EvidenceKind.FILE:
@@ -406,12 +432,18 @@ def evidence_capture(
     else:
         raise ValidationError({"kind": f"Choose one of: {', '.join(EvidenceKind.values)}."})
     evidence = Evidence(
-        case=case, kind=kind, title=title.strip(), url=url if kind == EvidenceKind.URL else "",
-        note=note if kind == EvidenceKind.NOTE else "", sha256=digest, size=size, captured_by=actor,
+        case=case,
+        kind=kind,
+        title=title.strip(),
+        url=url if kind == EvidenceKind.URL else "",
+        note=note if kind == EvidenceKind.NOTE else "",
+        sha256=digest,
+        size=size,
+        captured_by=actor,
         captured_at=timezone.now(),
     )
     if file is not None and kind == EvidenceKind.FILE:
-        evidence.file = file  # type: ignore[assignment]
+        evidence.file = file
     evidence.full_clean()
     evidence._history_user = actor  # type: ignore[attr-defined]
     evidence.save()
@@ -438,12 +470,16 @@ def action_item_add(
     owning_team: Team,
     external_reference: str = "",
 ) -> ActionItem:
-    require_permission(actor, "cases.add_actionitem", to="add action items")
+    actor = require_permission(actor, "cases.add_actionitem", to="add action items")
     case = _lock_case(case_id=case_id, actor=actor)
     _require_workable(case, to="add action items")
     item = ActionItem(
-        case=case, kind=kind, title=title.strip(), owning_team=owning_team,
-        external_reference=external_reference, created_by=actor,
+        case=case,
+        kind=kind,
+        title=title.strip(),
+        owning_team=owning_team,
+        external_reference=external_reference,
+        created_by=actor,
     )
     item.full_clean()
     item._history_user = actor  # type: ignore[attr-defined]
@@ -455,7 +491,7 @@ def action_item_add(
 def action_item_set_status(
     *, actor: Actor, action_item_id: int, status: str, external_reference: str | None = None
 ) -> ActionItem:
-    require_permission(actor, "cases.change_actionitem", to="update action items")
+    actor = require_permission(actor, "cases.change_actionitem", to="update action items")
     item = ActionItem.objects.select_for_update().select_related("case").filter(pk=action_item_id).first()
     if item is None:
         raise ValidationError({"action_item": f"No action item with id {action_item_id}."})
@@ -477,7 +513,7 @@ def action_item_set_status(
 
 @transaction.atomic
 def comment_add(*, actor: Actor, case_id: int, body: str) -> Comment:
-    require_permission(actor, "cases.add_comment", to="comment on cases")
+    actor = require_permission(actor, "cases.add_comment", to="comment on cases")
     case = _lock_case(case_id=case_id, actor=actor)
     if not body.strip():
         raise ValidationError({"body": "The comment is empty."})
@@ -501,7 +537,7 @@ def attack_path_step_add(
     remediation_team: Team | None = None,
     position: int | None = None,
 ) -> AttackPathStep:
-    require_permission(actor, "cases.add_attackpathstep", to="add attack-path steps")
+    actor = require_permission(actor, "cases.add_attackpathstep", to="add attack-path steps")
     case = _lock_case(case_id=case_id, actor=actor)
     if case.kind != CaseKind.ATTACK_PATH_REVIEW:
         raise ValidationError({"case": f"{case.reference} is not an attack-path review."})
@@ -510,8 +546,14 @@ def attack_path_step_add(
         last = case.attack_path_steps.order_by("-position").values_list("position", flat=True).first()
         position = (last or 0) + 1
     step = AttackPathStep(
-        case=case, position=position, source_node=source_node, target_node=target_node, technique=technique,
-        nhi=nhi, failed_control=failed_control, failed_control_note=failed_control_note,
+        case=case,
+        position=position,
+        source_node=source_node,
+        target_node=target_node,
+        technique=technique,
+        nhi=nhi,
+        failed_control=failed_control,
+        failed_control_note=failed_control_note,
         remediation_team=remediation_team,
     )
     step.full_clean()
@@ -527,13 +569,22 @@ def attack_path_step_route(*, actor: Actor, step_id: int, kind: str = ActionKind
     if step is None:
         raise ValidationError({"step": f"No attack-path step with id {step_id}."})
     if step.remediation_team_id is None:
-        raise ValidationError({"remediation_team": f"Step {step.position} has no remediation team to route to."})
+        raise ValidationError(
+            {"remediation_team": f"Step {step.position} has no remediation team to route to."}
+        )
     if step.remediation_action_id is not None:
-        raise CaseWorkflowError(f"Step {step.position} is already routed (action item #{step.remediation_action_id}).")
+        raise CaseWorkflowError(
+            f"Step {step.position} is already routed (action item #{step.remediation_action_id})."
+        )
     control = f" — failed control: {step.failed_control.ref_id}" if step.failed_control else ""
     item = action_item_add(
-        actor=actor, case_id=step.case_id, kind=kind,
-        title=f"Remediate step {step.position}: {step.source_node} → {step.target_node} ({step.technique}){control}"[:200],
+        actor=actor,
+        case_id=step.case_id,
+        kind=kind,
+        title=(
+            f"Remediate step {step.position}: {step.source_node} → {step.target_node} ({step.technique})"
+            + control
+        )[:200],
         owning_team=step.remediation_team,  # type: ignore[arg-type]
     )
     step.remediation_action = item

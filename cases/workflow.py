@@ -64,88 +64,133 @@ class Availability:
 def _transition(name: str, label: str, form: type[forms.Form], call: Perform, **extra: Any) -> CaseAction:
     # The permission is the one declared on the FSM transition, so the button and the service never disagree.
     permission = next(iter(getattr(Case, name)._django_fsm.transitions.values())).permission
-    return CaseAction(name=name, label=label, form_class=form, perform=call, permission=permission,
-                      transition=name, **extra)
+    return CaseAction(
+        name=name, label=label, form_class=form, perform=call, permission=permission, transition=name, **extra
+    )
 
 
 ACTIONS: tuple[CaseAction, ...] = (
     _transition(
-        "confirm", "Confirm", case_forms.ReasonForm,
+        "confirm",
+        "Confirm",
+        case_forms.ReasonForm,
         lambda case, actor, data: services.case_confirm(case_id=case.pk, actor=actor, reason=data["reason"]),
     ),
     _transition(
-        "assign", "Assign", case_forms.AssignForm,
+        "assign",
+        "Assign",
+        case_forms.AssignForm,
         lambda case, actor, data: services.case_assign(
-            case_id=case.pk, actor=actor, assignee=data["assignee"], owning_team=data["owning_team"],
+            case_id=case.pk,
+            actor=actor,
+            assignee=data["assignee"],
+            owning_team=data["owning_team"],
             reason=data["reason"],
         ),
         satisfied_by_form=(has_assignee_and_team,),
     ),
     _transition(
-        "start_action", "Start action", case_forms.ReasonForm,
-        lambda case, actor, data: services.case_start_action(case_id=case.pk, actor=actor, reason=data["reason"]),
+        "start_action",
+        "Start action",
+        case_forms.ReasonForm,
+        lambda case, actor, data: services.case_start_action(
+            case_id=case.pk, actor=actor, reason=data["reason"]
+        ),
     ),
     _transition(
-        "verify", "Verify", case_forms.ReasonForm,
+        "verify",
+        "Verify",
+        case_forms.ReasonForm,
         lambda case, actor, data: services.case_verify(case_id=case.pk, actor=actor, reason=data["reason"]),
     ),
     _transition(
-        "close", "Close", case_forms.ReasonForm,
+        "close",
+        "Close",
+        case_forms.ReasonForm,
         lambda case, actor, data: services.case_close(case_id=case.pk, actor=actor, reason=data["reason"]),
     ),
     _transition(
-        "dismiss", "Dismiss", case_forms.DismissForm,
+        "dismiss",
+        "Dismiss",
+        case_forms.DismissForm,
         lambda case, actor, data: services.case_dismiss(
             case_id=case.pk, actor=actor, dismissal_reason=data["dismissal_reason"], reason=data["reason"]
         ),
         danger=True,
     ),
     _transition(
-        "reopen", "Reopen", case_forms.RequiredReasonForm,
+        "reopen",
+        "Reopen",
+        case_forms.RequiredReasonForm,
         lambda case, actor, data: services.case_reopen(case_id=case.pk, actor=actor, reason=data["reason"]),
     ),
     CaseAction(
-        name="request_closure", label="Request closure approval", form_class=case_forms.RequiredReasonForm,
+        name="request_closure",
+        label="Request closure approval",
+        form_class=case_forms.RequiredReasonForm,
         perform=lambda case, actor, data: services.approval_request(
             actor=actor, case_id=case.pk, kind=ApprovalKind.CLOSURE, reason=data["reason"]
         ),
-        permission="cases.request_approval", states=(CaseState.IN_PROGRESS, CaseState.VERIFIED),
+        permission="cases.request_approval",
+        states=(CaseState.IN_PROGRESS, CaseState.VERIFIED),
     ),
     CaseAction(
-        name="request_risk_acceptance", label="Request risk acceptance",
+        name="request_risk_acceptance",
+        label="Request risk acceptance",
         form_class=case_forms.RiskAcceptanceRequestForm,
         perform=lambda case, actor, data: services.approval_request(
-            actor=actor, case_id=case.pk, kind=ApprovalKind.RISK_ACCEPTANCE, reason=data["reason"],
+            actor=actor,
+            case_id=case.pk,
+            kind=ApprovalKind.RISK_ACCEPTANCE,
+            reason=data["reason"],
             risk_expires_on=data["risk_expires_on"],
         ),
         permission="cases.request_approval",
         states=(CaseState.CONFIRMED, CaseState.ASSIGNED, CaseState.IN_PROGRESS),
     ),
     CaseAction(
-        name="add_action_item", label="Add action item", form_class=case_forms.ActionItemForm,
+        name="add_action_item",
+        label="Add action item",
+        form_class=case_forms.ActionItemForm,
         perform=lambda case, actor, data: services.action_item_add(actor=actor, case_id=case.pk, **data),
-        permission="cases.add_actionitem", states=OPEN_STATES,
+        permission="cases.add_actionitem",
+        states=OPEN_STATES,
     ),
     CaseAction(
-        name="capture_evidence", label="Capture evidence", form_class=case_forms.EvidenceForm,
+        name="capture_evidence",
+        label="Capture evidence",
+        form_class=case_forms.EvidenceForm,
         perform=lambda case, actor, data: services.evidence_capture(actor=actor, case_id=case.pk, **data),
-        permission="cases.add_evidence", states=OPEN_STATES, multipart=True,
+        permission="cases.add_evidence",
+        states=OPEN_STATES,
+        multipart=True,
     ),
     CaseAction(
-        name="add_step", label="Add attack-path step", form_class=case_forms.AttackPathStepForm,
+        name="add_step",
+        label="Add attack-path step",
+        form_class=case_forms.AttackPathStepForm,
         perform=lambda case, actor, data: services.attack_path_step_add(actor=actor, case_id=case.pk, **data),
-        permission="cases.add_attackpathstep", states=OPEN_STATES, kinds=(CaseKind.ATTACK_PATH_REVIEW,),
+        permission="cases.add_attackpathstep",
+        states=OPEN_STATES,
+        kinds=(CaseKind.ATTACK_PATH_REVIEW,),
     ),
     CaseAction(
-        name="link_identity", label="Link identity", form_class=case_forms.LinkIdentityForm,
+        name="link_identity",
+        label="Link identity",
+        form_class=case_forms.LinkIdentityForm,
         perform=lambda case, actor, data: services.case_link_identity(
             actor=actor, case_id=case.pk, nhi_id=data["nhi"].pk
         ),
-        permission="cases.change_case", states=OPEN_STATES,
+        permission="cases.change_case",
+        states=OPEN_STATES,
     ),
     CaseAction(
-        name="comment", label="Comment", form_class=case_forms.CommentForm,
-        perform=lambda case, actor, data: services.comment_add(actor=actor, case_id=case.pk, body=data["body"]),
+        name="comment",
+        label="Comment",
+        form_class=case_forms.CommentForm,
+        perform=lambda case, actor, data: services.comment_add(
+            actor=actor, case_id=case.pk, body=data["body"]
+        ),
         permission="cases.add_comment",
     ),
 )
@@ -156,11 +201,14 @@ def _blocked_by(case: Case, action: CaseAction) -> tuple[str, ...]:
     if action.name == "request_closure":
         if case.severity < Severity.HIGH:
             return ("Only high and critical cases need a closure approval.",)
-        if case.approvals.filter(kind=ApprovalKind.CLOSURE, status__in=(ApprovalStatus.PENDING, ApprovalStatus.APPROVED)).exists():
+        if case.approvals.filter(
+            kind=ApprovalKind.CLOSURE, status__in=(ApprovalStatus.PENDING, ApprovalStatus.APPROVED)
+        ).exists():
             return ("A closure approval is already pending or given.",)
-    if action.name == "request_risk_acceptance" and case.approvals.filter(
-        kind=ApprovalKind.RISK_ACCEPTANCE, status=ApprovalStatus.PENDING
-    ).exists():
+    if (
+        action.name == "request_risk_acceptance"
+        and case.approvals.filter(kind=ApprovalKind.RISK_ACCEPTANCE, status=ApprovalStatus.PENDING).exists()
+    ):
         return ("A risk-acceptance request is already pending.",)
     if action.transition is None:
         return ()

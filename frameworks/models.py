@@ -33,7 +33,9 @@ class Control(models.Model):
     kind = models.CharField(max_length=16, choices=ControlKind.choices)
     title = models.CharField(max_length=300, blank=True)
     statement = models.TextField()
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
     position = models.PositiveIntegerField(default=0, help_text="Order within the catalog file.")
     history = HistoricalRecords()
 

@@ -66,7 +66,9 @@ def catalog_load(*, path: Path) -> CatalogLoadResult:
         if entry["parent"]:
             parent = existing.get(entry["parent"])
             if parent is None:
-                raise ValidationError(f"{where}: parent {entry['parent']!r} must appear before {entry['ref_id']!r}.")
+                raise ValidationError(
+                    f"{where}: parent {entry['parent']!r} must appear before {entry['ref_id']!r}."
+                )
         values = {
             "kind": entry["kind"],
             "title": entry["title"],

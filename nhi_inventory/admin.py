@@ -14,7 +14,7 @@ from nhi_inventory.selectors import credential_list, nhi_list, team_list
 from portal.admin_mixins import ReadOnlyAdminMixin, ReadOnlyTabularInline
 
 
-class TeamMembershipInline(admin.TabularInline):  # type: ignore[type-arg]
+class TeamMembershipInline(admin.TabularInline):
     model = TeamMembership
     extra = 0
     autocomplete_fields = ("user",)
@@ -33,8 +33,9 @@ class TeamAdmin(SimpleHistoryAdmin):
     inlines = (TeamMembershipInline,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
-        return team_list(user=request.user).annotate(  # type: ignore[arg-type]
-            member_total=Count("memberships", distinct=True), identity_total=Count("identities", distinct=True)
+        return team_list(user=request.user).annotate(
+            member_total=Count("memberships", distinct=True),
+            identity_total=Count("identities", distinct=True),
         )
 
     @admin.display(description="Members", ordering="member_total")
@@ -48,27 +49,31 @@ class TeamAdmin(SimpleHistoryAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def save_model(self, request: HttpRequest, obj: Team, form: forms.ModelForm, change: bool) -> None:  # type: ignore[type-arg]
+    def save_model(self, request: HttpRequest, obj: Team, form: forms.ModelForm, change: bool) -> None:
         if change:
             services.team_update(
-                actor=request.user, team_id=obj.pk, changes={name: form.cleaned_data[name] for name in form.changed_data}  # type: ignore[arg-type]
+                actor=request.user,
+                team_id=obj.pk,
+                changes={name: form.cleaned_data[name] for name in form.changed_data},
             )
         else:
-            created = services.team_create(actor=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+            created = services.team_create(actor=request.user, **form.cleaned_data)
             obj.pk = created.pk
 
-    def save_formset(self, request: HttpRequest, form: Any, formset: BaseInlineFormSet, change: bool) -> None:  # type: ignore[type-arg]
+    def save_formset(self, request: HttpRequest, form: Any, formset: BaseInlineFormSet, change: bool) -> None:
         team = form.instance
         for inline_form in formset.forms:
             user = inline_form.cleaned_data.get("user")
             if user is None:
                 continue
             if inline_form in formset.deleted_forms:
-                services.team_member_remove(actor=request.user, team_id=team.pk, user=user)  # type: ignore[arg-type]
+                services.team_member_remove(actor=request.user, team_id=team.pk, user=user)
             elif inline_form.instance.pk is None or inline_form.has_changed():
                 if inline_form.instance.pk is not None:
-                    services.team_member_remove(actor=request.user, team_id=team.pk, user=inline_form.instance.user)  # type: ignore[arg-type]
-                services.team_member_add(actor=request.user, team_id=team.pk, user=user)  # type: ignore[arg-type]
+                    services.team_member_remove(
+                        actor=request.user, team_id=team.pk, user=inline_form.instance.user
+                    )
+                services.team_member_add(actor=request.user, team_id=team.pk, user=user)
 
 
 class VisibilityFilter(admin.SimpleListFilter):
@@ -101,10 +106,10 @@ class CredentialInline(ReadOnlyTabularInline):
     fields = ("credential_type", "label", "preview", "fingerprint_key_id", "status", "expires_at")
 
 
-class NonHumanIdentityForm(forms.ModelForm):  # type: ignore[type-arg]
+class NonHumanIdentityForm(forms.ModelForm):
     class Meta:
         model = NonHumanIdentity
-        fields = "__all__"
+        fields = tuple(sorted(services.NHI_EDITABLE_FIELDS))
 
     def clean_lifecycle_state(self) -> str:
         new = self.cleaned_data["lifecycle_state"]
@@ -172,7 +177,7 @@ class NonHumanIdentityAdmin(SimpleHistoryAdmin):
     inlines = (CredentialInline,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[NonHumanIdentity]:
-        return nhi_list(user=request.user)  # type: ignore[arg-type]
+        return nhi_list(user=request.user)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Identities are decommissioned, never deleted: their cases and history must stay readable.
@@ -180,7 +185,11 @@ class NonHumanIdentityAdmin(SimpleHistoryAdmin):
 
     @admin.display(description="Exposure")
     def exposure(self, identity: NonHumanIdentity) -> str:
-        flags = [label for flag, label in ((identity.internet_facing, "internet"), (identity.third_party, "third party")) if flag]
+        flags = [
+            label
+            for flag, label in ((identity.internet_facing, "internet"), (identity.third_party, "third party"))
+            if flag
+        ]
         return ", ".join(flags) or "internal"
 
     @admin.display(description="Owner known", boolean=True)
@@ -199,20 +208,26 @@ class NonHumanIdentityAdmin(SimpleHistoryAdmin):
     def visibility(self, identity: NonHumanIdentity) -> str:
         return f"{identity.visibility_score} of 3 known (owner, last use, rotation)"
 
-    def save_model(self, request: HttpRequest, obj: NonHumanIdentity, form: forms.ModelForm, change: bool) -> None:  # type: ignore[type-arg]
+    def save_model(
+        self, request: HttpRequest, obj: NonHumanIdentity, form: forms.ModelForm, change: bool
+    ) -> None:
         if change:
             services.nhi_update(
-                actor=request.user,  # type: ignore[arg-type]
+                actor=request.user,
                 nhi_id=obj.pk,
                 changes={name: form.cleaned_data[name] for name in form.changed_data},
             )
         else:
-            data = {name: value for name, value in form.cleaned_data.items() if name in services.NHI_EDITABLE_FIELDS}
-            created = services.nhi_create(actor=request.user, **data)  # type: ignore[arg-type]
+            data = {
+                name: value
+                for name, value in form.cleaned_data.items()
+                if name in services.NHI_EDITABLE_FIELDS
+            }
+            created = services.nhi_create(actor=request.user, **data)
             obj.pk = created.pk
 
 
-class CredentialRegisterForm(forms.ModelForm):  # type: ignore[type-arg]
+class CredentialRegisterForm(forms.ModelForm):
     secret = forms.CharField(
         widget=forms.PasswordInput(render_value=False),
         strip=False,
@@ -226,15 +241,27 @@ class CredentialRegisterForm(forms.ModelForm):  # type: ignore[type-arg]
     def clean_secret(self) -> str:
         secret = str(self.cleaned_data["secret"])
         fingerprint = fingerprint_secret(secret)
-        duplicate = Credential.objects.filter(fingerprint=fingerprint.value, fingerprint_key_id=fingerprint.key_id).first()
+        duplicate = Credential.objects.filter(
+            fingerprint=fingerprint.value, fingerprint_key_id=fingerprint.key_id
+        ).first()
         if duplicate is not None:
-            raise forms.ValidationError(f"This secret is already registered as credential #{duplicate.pk} ({duplicate.preview}).")
+            raise forms.ValidationError(
+                f"This secret is already registered as credential #{duplicate.pk} ({duplicate.preview})."
+            )
         return secret
 
 
 @admin.register(Credential)
 class CredentialAdmin(SimpleHistoryAdmin):
-    list_display = ("preview", "credential_type", "nhi", "status", "short_fingerprint", "fingerprint_key_id", "expires_at")
+    list_display = (
+        "preview",
+        "credential_type",
+        "nhi",
+        "status",
+        "short_fingerprint",
+        "fingerprint_key_id",
+        "expires_at",
+    )
     list_select_related = ("nhi",)
     list_filter = ("credential_type", "status", "fingerprint_key_id")
     search_fields = ("=fingerprint", "label", "nhi__name")
@@ -242,7 +269,7 @@ class CredentialAdmin(SimpleHistoryAdmin):
     show_full_result_count = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Credential]:
-        return credential_list(user=request.user)  # type: ignore[arg-type]
+        return credential_list(user=request.user)
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
@@ -252,12 +279,35 @@ class CredentialAdmin(SimpleHistoryAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return ("nhi", "credential_type", "label", "secret", "issued_at", "expires_at")
-        return ("nhi", "credential_type", "label", "preview", "fingerprint", "fingerprint_key_id", "status", "issued_at", "last_rotated_at", "expires_at", "created_at")
+        return (
+            "nhi",
+            "credential_type",
+            "label",
+            "preview",
+            "fingerprint",
+            "fingerprint_key_id",
+            "status",
+            "issued_at",
+            "last_rotated_at",
+            "expires_at",
+            "created_at",
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return ()
-        return ("nhi", "credential_type", "label", "preview", "fingerprint", "fingerprint_key_id", "issued_at", "last_rotated_at", "expires_at", "created_at")
+        return (
+            "nhi",
+            "credential_type",
+            "label",
+            "preview",
+            "fingerprint",
+            "fingerprint_key_id",
+            "issued_at",
+            "last_rotated_at",
+            "expires_at",
+            "created_at",
+        )
 
     @admin.display(description="Fingerprint")
     def short_fingerprint(self, credential: Credential) -> str:
@@ -266,14 +316,16 @@ class CredentialAdmin(SimpleHistoryAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def save_model(self, request: HttpRequest, obj: Credential, form: forms.ModelForm, change: bool) -> None:  # type: ignore[type-arg]
+    def save_model(self, request: HttpRequest, obj: Credential, form: forms.ModelForm, change: bool) -> None:
         if change:
             if "status" in form.changed_data:
-                services.credential_set_status(actor=request.user, credential_id=obj.pk, status=form.cleaned_data["status"])  # type: ignore[arg-type]
+                services.credential_set_status(
+                    actor=request.user, credential_id=obj.pk, status=form.cleaned_data["status"]
+                )
             return
         data = form.cleaned_data
         created = services.credential_register(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=request.user,
             nhi_id=data["nhi"].pk,
             credential_type=data["credential_type"],
             secret=data["secret"],
@@ -295,4 +347,4 @@ class TeamMembershipAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
         memberships = super().get_queryset(request)
         if request.user.has_perm("nhi_inventory.view_all_identities"):
             return memberships
-        return memberships.filter(Q(team__in=team_list(user=request.user)))  # type: ignore[arg-type]
+        return memberships.filter(Q(team__in=team_list(user=request.user)))

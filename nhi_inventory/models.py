@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class Team(models.Model):
@@ -12,7 +17,7 @@ class Team(models.Model):
     lead = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="teams_led"
     )
-    members = models.ManyToManyField(
+    members: models.ManyToManyField[User, TeamMembership] = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="TeamMembership", related_name="nhi_teams", blank=True
     )
     contact_email = models.EmailField(blank=True)
@@ -28,7 +33,9 @@ class Team(models.Model):
 
 class TeamMembership(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships"
+    )
     joined_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -113,7 +120,9 @@ class NonHumanIdentity(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_rotated_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
-    lifecycle_state = models.CharField(max_length=16, choices=LifecycleState.choices, default=LifecycleState.ACTIVE)
+    lifecycle_state = models.CharField(
+        max_length=16, choices=LifecycleState.choices, default=LifecycleState.ACTIVE
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
@@ -183,7 +192,9 @@ class Credential(models.Model):
     fingerprint = models.CharField(max_length=64, help_text="HMAC-SHA256 of the secret, hex.")
     fingerprint_key_id = models.CharField(max_length=40)
     preview = models.CharField(max_length=64, help_text="Redacted: a few leading characters and the length.")
-    status = models.CharField(max_length=16, choices=CredentialStatus.choices, default=CredentialStatus.ACTIVE)
+    status = models.CharField(
+        max_length=16, choices=CredentialStatus.choices, default=CredentialStatus.ACTIVE
+    )
     issued_at = models.DateTimeField(null=True, blank=True)
     last_rotated_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -193,7 +204,9 @@ class Credential(models.Model):
     class Meta:
         ordering = ("nhi_id", "id")
         constraints = (
-            models.UniqueConstraint(fields=("fingerprint_key_id", "fingerprint"), name="credential_fingerprint_unique"),
+            models.UniqueConstraint(
+                fields=("fingerprint_key_id", "fingerprint"), name="credential_fingerprint_unique"
+            ),
             models.CheckConstraint(
                 condition=Q(fingerprint__regex=r"^[0-9a-f]{64}$"), name="credential_fingerprint_is_hex_sha256"
             ),

@@ -1,8 +1,7 @@
-from portal.permissions import Actor
 from django.db.models import Q, QuerySet
 
 from nhi_inventory.models import Credential, NonHumanIdentity, Team, TeamMembership
-
+from portal.permissions import Actor
 
 
 def sees_all_identities(user: Actor) -> bool:
@@ -11,6 +10,8 @@ def sees_all_identities(user: Actor) -> bool:
 
 def team_ids_of(user: Actor) -> QuerySet[TeamMembership, int]:
     """A subquery of the user's team ids, for filters that must not multiply rows with joins."""
+    if user.pk is None:
+        return TeamMembership.objects.none().values_list("team_id", flat=True)
     return TeamMembership.objects.filter(user_id=user.pk).values_list("team_id", flat=True)
 
 

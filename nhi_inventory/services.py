@@ -2,7 +2,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
@@ -48,7 +48,7 @@ NHI_EDITABLE_FIELDS = frozenset(
 def _apply_changes(instance: Any, changes: Mapping[str, Any], allowed: frozenset[str]) -> list[str]:
     unknown = sorted(set(changes) - allowed)
     if unknown:
-        raise ValidationError({name: "This field cannot be changed here." for name in unknown})
+        raise ValidationError(dict.fromkeys(unknown, "This field cannot be changed here."))
     changed = []
     for name, value in changes.items():
         if getattr(instance, name) != value:
@@ -67,9 +67,9 @@ def _save_validated(instance: Any, *, actor: Actor, reason: str = "") -> None:
 
 @transaction.atomic
 def team_create(
-    *, actor: Actor, name: str, slug: str, lead: AbstractBaseUser | None = None, contact_email: str = ""
+    *, actor: Actor, name: str, slug: str, lead: User | None = None, contact_email: str = ""
 ) -> Team:
-    require_permission(actor, "nhi_inventory.add_team", to="create teams")
+    actor = require_permission(actor, "nhi_inventory.add_team", to="create teams")
     team = Team(name=name, slug=slug, lead=lead, contact_email=contact_email)
     _save_validated(team, actor=actor)
     return team
@@ -77,7 +77,7 @@ def team_create(
 
 @transaction.atomic
 def team_update(*, actor: Actor, team_id: int, changes: Mapping[str, Any]) -> Team:
-    require_permission(actor, "nhi_inventory.change_team", to="change teams")
+    actor = require_permission(actor, "nhi_inventory.change_team", to="change teams")
     team = Team.objects.select_for_update().get(pk=team_id)
     if _apply_changes(team, changes, TEAM_EDITABLE_FIELDS):
         _save_validated(team, actor=actor)
@@ -85,8 +85,8 @@ def team_update(*, actor: Actor, team_id: int, changes: Mapping[str, Any]) -> Te
 
 
 @transaction.atomic
-def team_member_add(*, actor: Actor, team_id: int, user: AbstractBaseUser) -> TeamMembership:
-    require_permission(actor, "nhi_inventory.change_team", to="change team membership")
+def team_member_add(*, actor: Actor, team_id: int, user: User) -> TeamMembership:
+    actor = require_permission(actor, "nhi_inventory.change_team", to="change team membership")
     existing = TeamMembership.objects.filter(team_id=team_id, user_id=user.pk).first()
     if existing is not None:
         return existing
@@ -97,15 +97,15 @@ def team_member_add(*, actor: Actor, team_id: int, user: AbstractBaseUser) -> Te
 
 
 @transaction.atomic
-def team_member_remove(*, actor: Actor, team_id: int, user: AbstractBaseUser) -> None:
-    require_permission(actor, "nhi_inventory.change_team", to="change team membership")
+def team_member_remove(*, actor: Actor, team_id: int, user: User) -> None:
+    actor = require_permission(actor, "nhi_inventory.change_team", to="change team membership")
     for membership in TeamMembership.objects.filter(team_id=team_id, user_id=user.pk):
         membership._history_user = actor  # type: ignore[attr-defined]
         membership.delete()
 
 
 def _editable_identity(*, actor: Actor, nhi_id: int) -> NonHumanIdentity:
-    require_permission(actor, "nhi_inventory.change_nonhumanidentity", to="change identities")
+    actor = require_permission(actor, "nhi_inventory.change_nonhumanidentity", to="change identities")
     identity = nhi_list(user=actor).select_for_update().filter(pk=nhi_id).first()
     if identity is None:
         if NonHumanIdentity.objects.filter(pk=nhi_id).exists():
@@ -116,7 +116,7 @@ def _editable_identity(*, actor: Actor, nhi_id: int) -> NonHumanIdentity:
 
 @transaction.atomic
 def nhi_create(*, actor: Actor, name: str, kind: str, provider: str, **attributes: Any) -> NonHumanIdentity:
-    require_permission(actor, "nhi_inventory.add_nonhumanidentity", to="register identities")
+    actor = require_permission(actor, "nhi_inventory.add_nonhumanidentity", to="register identities")
     identity = NonHumanIdentity(name=name, kind=kind, provider=provider)
     _apply_changes(identity, attributes, NHI_EDITABLE_FIELDS)
     _save_validated(identity, actor=actor)
@@ -124,7 +124,9 @@ def nhi_create(*, actor: Actor, name: str, kind: str, provider: str, **attribute
 
 
 @transaction.atomic
-def nhi_update(*, actor: Actor, nhi_id: int, changes: Mapping[str, Any], reason: str = "") -> NonHumanIdentity:
+def nhi_update(
+    *, actor: Actor, nhi_id: int, changes: Mapping[str, Any], reason: str = ""
+) -> NonHumanIdentity:
     identity = _editable_identity(actor=actor, nhi_id=nhi_id)
     if identity.lifecycle_state == LifecycleState.DECOMMISSIONED and changes.get("lifecycle_state") not in (
         None,
@@ -152,18 +154,19 @@ def credential_register(
     expires_at: datetime | None = None,
 ) -> Credential:
     """Record a credential by fingerprint and preview; the secret itself is dropped here, never saved."""
-    require_permission(actor, "nhi_inventory.add_credential", to="register credentials")
+    actor = require_permission(actor, "nhi_inventory.add_credential", to="register credentials")
     identity = _editable_identity(actor=actor, nhi_id=nhi_id)
     if credential_type not in CredentialType.values:
         raise ValidationError({"credential_type": f"{credential_type!r} is not a known credential type."})
     if not secret or not secret.strip():
         raise ValidationError({"secret": "The secret is empty."})
     fingerprint = fingerprint_secret(secret)
-    duplicate = Credential.objects.filter(fingerprint=fingerprint.value, fingerprint_key_id=fingerprint.key_id).first()
+    duplicate = Credential.objects.filter(
+        fingerprint=fingerprint.value, fingerprint_key_id=fingerprint.key_id
+    ).first()
     if duplicate is not None:
-        raise ValidationError(
-            {"secret": f"This secret is already registered as credential #{duplicate.pk} ({duplicate.preview})."}
-        )
+        message = f"This secret is already registered as credential #{duplicate.pk} ({duplicate.preview})."
+        raise ValidationError({"secret": message})
     credential = Credential(
         nhi=identity,
         credential_type=credential_type,
@@ -180,7 +183,7 @@ def credential_register(
 
 @transaction.atomic
 def credential_set_status(*, actor: Actor, credential_id: int, status: str, reason: str = "") -> Credential:
-    require_permission(actor, "nhi_inventory.change_credential", to="change credentials")
+    actor = require_permission(actor, "nhi_inventory.change_credential", to="change credentials")
     credential = Credential.objects.select_for_update().get(pk=credential_id)
     _editable_identity(actor=actor, nhi_id=credential.nhi_id)
     if status not in CredentialStatus.values:

@@ -47,7 +47,9 @@ class EnvReader:
             return True
         if lowered in _FALSE:
             return False
-        raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use one of 1/0, true/false, yes/no, on/off.")
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a boolean; use one of 1/0, true/false, yes/no, on/off."
+        )
 
     def integer(self, name: str, default: int, *, minimum: int | None = None) -> int:
         value = self._raw(name)
@@ -67,7 +69,9 @@ class EnvReader:
             return list(default)
         items = [item.strip() for item in str(value).split(",")]
         if any(item == "" for item in items):
-            raise ImproperlyConfigured(f"{name}={value!r} has an empty entry; separate values with single commas.")
+            raise ImproperlyConfigured(
+                f"{name}={value!r} has an empty entry; separate values with single commas."
+            )
         return items
 
     def secret(self, name: str) -> str | None:
@@ -81,7 +85,9 @@ class EnvReader:
             try:
                 content = path.read_text(encoding="utf-8").strip()
             except OSError as error:
-                raise ImproperlyConfigured(f"{name}_FILE={file_name!r} cannot be read: {error.strerror}.") from None
+                raise ImproperlyConfigured(
+                    f"{name}_FILE={file_name!r} cannot be read: {error.strerror}."
+                ) from None
             if not content:
                 raise ImproperlyConfigured(f"{name}_FILE={file_name!r} is empty.")
             return content

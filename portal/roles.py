@@ -107,7 +107,9 @@ def roles_sync() -> dict[str, int]:
         permissions = _permissions(role.permissions)
         if role.view_all_domain_models:
             permissions += list(
-                Permission.objects.filter(content_type__app_label__in=_DOMAIN_APPS, codename__startswith="view_")
+                Permission.objects.filter(
+                    content_type__app_label__in=_DOMAIN_APPS, codename__startswith="view_"
+                )
             )
         group.permissions.set(permissions)
         counts[role.name] = group.permissions.count()

@@ -116,7 +116,9 @@ try:
 except ValueError as error:
     raise ImproperlyConfigured(f"DATABASE_URL is malformed: {error}") from None
 if not _database.get("ENGINE"):
-    raise ImproperlyConfigured("DATABASE_URL names no supported database engine (use sqlite:// or postgres://).")
+    raise ImproperlyConfigured(
+        "DATABASE_URL names no supported database engine (use sqlite:// or postgres://)."
+    )
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dev server read while a command writes; the timeout rides out short write locks.
     _database.setdefault("OPTIONS", {})
@@ -163,7 +165,9 @@ if PRODUCTION and not env.is_set("CELERY_BROKER_URL"):
     raise ImproperlyConfigured("PORTAL_ENV=production needs CELERY_BROKER_URL (e.g. redis://host:6379/0).")
 CELERY_BROKER_URL = env.text("CELERY_BROKER_URL", "memory://")
 if "://" not in CELERY_BROKER_URL:
-    raise ImproperlyConfigured(f"CELERY_BROKER_URL={CELERY_BROKER_URL!r} is not a URL (e.g. redis://host:6379/0).")
+    raise ImproperlyConfigured(
+        f"CELERY_BROKER_URL={CELERY_BROKER_URL!r} is not a URL (e.g. redis://host:6379/0)."
+    )
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_SERIALIZER = "json"
