@@ -11,7 +11,6 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from cases import services
 from cases.errors import CaseWorkflowError
@@ -22,6 +21,7 @@ from cases.models import (
     AttackPathStep,
     Case,
     CaseIdentity,
+    CaseKind,
     CaseState,
     CaseTransition,
     Comment,
@@ -29,7 +29,7 @@ from cases.models import (
 )
 from cases.selectors import action_item_list, approval_list, case_list, evidence_list
 from cases.workflow import ACTIONS_BY_NAME, available_actions, decidable_approvals
-from portal.admin_mixins import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from portal.admin_mixins import HistoryAdmin, ReadOnlyAdminMixin, ReadOnlyTabularInline
 
 CASE_REFERENCE = re.compile(r"^\s*CASE-0*(\d+)\s*$", re.IGNORECASE)
 STATE_COLOURS = {
@@ -146,7 +146,7 @@ class CaseForm(forms.ModelForm):
 
 
 @admin.register(Case)
-class CaseAdmin(SimpleHistoryAdmin):
+class CaseAdmin(HistoryAdmin):
     form = CaseForm
     change_form_template = "admin/cases/case/change_form.html"
     list_display = (
@@ -189,6 +189,13 @@ class CaseAdmin(SimpleHistoryAdmin):
         AttackPathStepInline,
         CommentInline,
     )
+
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ()
+        if obj.kind != CaseKind.ATTACK_PATH_REVIEW:
+            return tuple(inline for inline in self.inlines if inline is not AttackPathStepInline)
+        return self.inlines
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         editable = ("title", "summary", "kind", "severity", "origin", "owning_team", "due_at")
@@ -239,7 +246,8 @@ class CaseAdmin(SimpleHistoryAdmin):
     @admin.display(description="State", ordering="state")
     def state_badge(self, case: Case) -> str:
         return format_html(
-            '<span style="background:{};color:#fff;padding:1px 6px;border-radius:8px">{}</span>',
+            '<span style="background:{};color:#fff;padding:1px 6px;border-radius:8px;'
+            'white-space:nowrap">{}</span>',
             STATE_COLOURS.get(case.state, "#444"),
             case.get_state_display(),
         )
@@ -444,7 +452,7 @@ class CaseAdmin(SimpleHistoryAdmin):
 # --- Rows that hang off a case: listed for search and history; written through the case page -------------
 
 
-class CaseChildAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+class CaseChildAdmin(ReadOnlyAdminMixin, HistoryAdmin):
     list_select_related: Any = ("case",)
     show_full_result_count = False
 
@@ -473,7 +481,7 @@ class ActionItemStatusForm(forms.ModelForm):
 
 
 @admin.register(ActionItem)
-class ActionItemAdmin(SimpleHistoryAdmin):
+class ActionItemAdmin(HistoryAdmin):
     form = ActionItemStatusForm
     list_display = ("title", "kind", "case_link", "owning_team", "status", "external_reference", "created_at")
     list_select_related = ("case", "owning_team")

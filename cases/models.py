@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from django.conf import settings
 from django.db import models
@@ -110,13 +110,21 @@ class EvidenceKind(models.TextChoices):
 # Each guard carries the sentence shown to a person when it blocks a transition, so the admin, the API and
 # the services all explain a refusal in the same words.
 
-Guard = Callable[[Any], bool]
+
+class Guard(Protocol):
+    """A transition condition with the sentence that explains it when it blocks."""
+
+    __name__: str
+    refusal: str
+
+    def __call__(self, case: Any, /) -> bool: ...
 
 
 def guard(refusal: str) -> Callable[[Callable[["Case"], bool]], Guard]:
     def mark(function: Callable[["Case"], bool]) -> Guard:
-        function.refusal = refusal  # type: ignore[attr-defined]
-        return function
+        marked = cast(Guard, function)
+        marked.refusal = refusal
+        return marked
 
     return mark
 
@@ -326,6 +334,7 @@ class CaseIdentity(models.Model):
 
     class Meta:
         verbose_name = "linked identity"
+        verbose_name_plural = "linked identities"
         constraints = (models.UniqueConstraint(fields=("case", "nhi"), name="case_identity_unique"),)
 
     def __str__(self) -> str:
@@ -495,11 +504,7 @@ def transition_guards(case: Case, name: str) -> list[Guard]:
 
 def transition_refusals(case: Case, name: str) -> list[str]:
     """The sentences of every guard that currently blocks transition `name`."""
-    return [
-        getattr(check, "refusal", check.__name__)
-        for check in transition_guards(case, name)
-        if not check(case)
-    ]
+    return [check.refusal for check in transition_guards(case, name) if not check(case)]
 
 
 def user_display(user: User | None) -> str:

@@ -234,11 +234,12 @@ def case_unlink_identity(*, actor: Actor, case_id: int, nhi_id: int) -> Case:
 def case_refresh_priorities(*, actor: Actor, identity_ids: Iterable[int]) -> int:
     """Recompute the priority of every open case that concerns these identities; returns how many changed."""
     changed = 0
+    # PostgreSQL refuses FOR UPDATE with DISTINCT: lock by primary key, the join stays in a subquery.
+    concerned = Case.objects.filter(identity_links__nhi_id__in=list(identity_ids)).values("pk")
     cases = (
         Case.objects.select_for_update()
-        .filter(identity_links__nhi_id__in=list(identity_ids))
+        .filter(pk__in=concerned)
         .exclude(state__in=SETTLED_STATES)
-        .distinct()
         .order_by("pk")
     )
     for case in cases:
@@ -381,8 +382,14 @@ def approval_decide(*, actor: Actor, approval_id: int, approve: bool, note: str 
         raise TransitionConflict(f"This request is already {approval.get_status_display().lower()}.")
     if approval.requested_by_id == actor.pk:
         raise PermissionDenied("Four-eyes: the person who requested an approval cannot decide it.")
-    if not approve:
-        _require_reason(note, why="to reject a request")
+    if not approve and not note.strip():
+        raise ValidationError({"note": "A note is required to reject a request."})
+    elif approval.kind == ApprovalKind.RISK_ACCEPTANCE and not (
+        approval.risk_expires_on and approval.risk_expires_on > timezone.localdate()
+    ):
+        raise ValidationError(
+            {"risk_expires_on": "This request's expiry date has passed; ask for a new request."}
+        )
     approval.status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
     approval.decided_by = actor
     approval.decided_at = timezone.now()
@@ -565,6 +572,7 @@ def attack_path_step_add(
 @transaction.atomic
 def attack_path_step_route(*, actor: Actor, step_id: int, kind: str = ActionKind.OTHER) -> ActionItem:
     """Route a step's remediation to its team as an action item on the case."""
+    actor = require_permission(actor, "cases.add_actionitem", to="route attack-path steps")
     step = AttackPathStep.objects.select_for_update().filter(pk=step_id).first()
     if step is None:
         raise ValidationError({"step": f"No attack-path step with id {step_id}."})

@@ -213,7 +213,7 @@ def _blocked_by(case: Case, action: CaseAction) -> tuple[str, ...]:
     if action.transition is None:
         return ()
     return tuple(
-        getattr(check, "refusal", check.__name__)
+        check.refusal
         for check in transition_guards(case, action.transition)
         if check not in action.satisfied_by_form and not check(case)
     )

@@ -1,11 +1,10 @@
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from frameworks.models import Control, Framework
-from portal.admin_mixins import ReadOnlyAdminMixin
+from portal.admin_mixins import HistoryAdmin, ReadOnlyAdminMixin
 
 
-class ReadOnlyCatalogAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+class ReadOnlyCatalogAdmin(ReadOnlyAdminMixin, HistoryAdmin):
     """Catalogs come from the shipped files (load_catalogs); editing them by hand would fork the source."""
 
 

@@ -43,17 +43,22 @@ def catalog_load(*, path: Path) -> CatalogLoadResult:
     _require(document, ("framework", "controls"), path.name)
     meta = document["framework"]
     _require(meta, _FRAMEWORK_FIELDS, f"{path.name}: framework")
-    framework, _ = Framework.objects.update_or_create(
-        key=meta["id"],
-        defaults={
-            "name": meta["name"],
-            "version": meta["version"],
-            "publisher": meta["publisher"],
-            "source": meta["source"],
-            "license": meta["license"],
-            "url": FRAMEWORK_URLS.get(meta["id"], ""),
-        },
-    )
+    framework_values = {
+        "name": meta["name"],
+        "version": meta["version"],
+        "publisher": meta["publisher"],
+        "source": meta["source"],
+        "license": meta["license"],
+        "url": FRAMEWORK_URLS.get(meta["id"], ""),
+    }
+    framework = Framework.objects.filter(key=meta["id"]).first()
+    if framework is None:
+        framework = Framework.objects.create(key=meta["id"], **framework_values)
+    elif any(getattr(framework, name) != value for name, value in framework_values.items()):
+        # Only a real change is saved, so reloading the same catalog adds no history rows.
+        for name, value in framework_values.items():
+            setattr(framework, name, value)
+        framework.save()
     existing = {control.ref_id: control for control in Control.objects.filter(framework=framework)}
     created = updated = 0
     kinds = set(ControlKind.values)

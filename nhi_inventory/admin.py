@@ -5,13 +5,14 @@ from django.contrib import admin
 from django.db.models import Count, Q, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
-from simple_history.admin import SimpleHistoryAdmin
+from django.templatetags.static import static
+from django.utils.html import format_html_join
 
 from nhi_inventory import services
 from nhi_inventory.fingerprints import fingerprint_secret
 from nhi_inventory.models import Credential, NonHumanIdentity, Team, TeamMembership
-from nhi_inventory.selectors import credential_list, nhi_list, team_list
-from portal.admin_mixins import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from nhi_inventory.selectors import credential_list, nhi_list, sees_all_identities, team_list
+from portal.admin_mixins import HistoryAdmin, ReadOnlyAdminMixin, ReadOnlyTabularInline
 
 
 class TeamMembershipInline(admin.TabularInline):
@@ -23,7 +24,7 @@ class TeamMembershipInline(admin.TabularInline):
 
 
 @admin.register(Team)
-class TeamAdmin(SimpleHistoryAdmin):
+class TeamAdmin(HistoryAdmin):
     list_display = ("name", "slug", "lead", "member_count", "identity_count")
     list_select_related = ("lead",)
     search_fields = ("name", "slug")
@@ -33,9 +34,14 @@ class TeamAdmin(SimpleHistoryAdmin):
     inlines = (TeamMembershipInline,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
-        return team_list(user=request.user).annotate(
-            member_total=Count("memberships", distinct=True),
-            identity_total=Count("identities", distinct=True),
+        # Meta.ordering is dropped from GROUP BY queries: order explicitly (the team autocomplete uses this).
+        return (
+            team_list(user=request.user)
+            .annotate(
+                member_total=Count("memberships", distinct=True),
+                identity_total=Count("identities", distinct=True),
+            )
+            .order_by("name")
         )
 
     @admin.display(description="Members", ordering="member_total")
@@ -119,7 +125,7 @@ class NonHumanIdentityForm(forms.ModelForm):
 
 
 @admin.register(NonHumanIdentity)
-class NonHumanIdentityAdmin(SimpleHistoryAdmin):
+class NonHumanIdentityAdmin(HistoryAdmin):
     form = NonHumanIdentityForm
     list_display = (
         "name",
@@ -127,15 +133,11 @@ class NonHumanIdentityAdmin(SimpleHistoryAdmin):
         "provider",
         "environment",
         "owner_team",
-        "owner",
         "criticality",
         "privilege_level",
         "exposure",
-        "owner_known",
-        "last_use_known",
-        "rotation_known",
+        "visibility_icons",
         "lifecycle_state",
-        "last_used_at",
     )
     list_select_related = ("owner_team", "owner")
     list_filter = (
@@ -154,6 +156,12 @@ class NonHumanIdentityAdmin(SimpleHistoryAdmin):
     show_full_result_count = False
     list_per_page = 50
     readonly_fields = ("visibility", "created_at", "updated_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and not sees_all_identities(request.user):
+            return (*self.readonly_fields, *sorted(services.OWNERSHIP_FIELDS))
+        return self.readonly_fields
+
     fieldsets = (
         (None, {"fields": ("name", "kind", "provider", "external_id", "environment", "description")}),
         ("Ownership", {"fields": ("owner_team", "owner")}),
@@ -192,17 +200,26 @@ class NonHumanIdentityAdmin(SimpleHistoryAdmin):
         ]
         return ", ".join(flags) or "internal"
 
-    @admin.display(description="Owner known", boolean=True)
-    def owner_known(self, identity: NonHumanIdentity) -> bool:
-        return identity.owner_known
-
-    @admin.display(description="Last use known", boolean=True)
-    def last_use_known(self, identity: NonHumanIdentity) -> bool:
-        return identity.last_use_known
-
-    @admin.display(description="Rotation known", boolean=True)
-    def rotation_known(self, identity: NonHumanIdentity) -> bool:
-        return identity.rotation_known
+    @admin.display(description="Visibility (owner · last use · rotation)")
+    def visibility_icons(self, identity: NonHumanIdentity) -> str:
+        facts = (
+            ("owner", identity.owner_known),
+            ("last use", identity.last_use_known),
+            ("rotation", identity.rotation_known),
+        )
+        return format_html_join(
+            " ",
+            '<img src="{}" alt="{}" title="{}" data-visibility="{}">',
+            (
+                (
+                    static(f"admin/img/icon-{'yes' if known else 'no'}.svg"),
+                    known,
+                    f"{name} {'known' if known else 'unknown'}",
+                    f"{name}={'known' if known else 'unknown'}",
+                )
+                for name, known in facts
+            ),
+        )
 
     @admin.display(description="Visibility")
     def visibility(self, identity: NonHumanIdentity) -> str:
@@ -252,7 +269,7 @@ class CredentialRegisterForm(forms.ModelForm):
 
 
 @admin.register(Credential)
-class CredentialAdmin(SimpleHistoryAdmin):
+class CredentialAdmin(HistoryAdmin):
     list_display = (
         "preview",
         "credential_type",
@@ -337,7 +354,7 @@ class CredentialAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(TeamMembership)
-class TeamMembershipAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+class TeamMembershipAdmin(ReadOnlyAdminMixin, HistoryAdmin):
     list_display = ("team", "user", "joined_at")
     list_select_related = ("team", "user")
     list_filter = ("team",)

@@ -136,6 +136,8 @@ class NonHumanIdentity(models.Model):
             models.Index(fields=("owner_team", "name"), name="nhi_team_name"),
             models.Index(fields=("lifecycle_state", "name"), name="nhi_lifecycle_name"),
             models.Index(fields=("environment", "name"), name="nhi_env_name"),
+            # The changelist's default order (Meta.ordering): lets the first page read 50 rows, not sort all.
+            models.Index(fields=("name", "id"), name="nhi_name_id"),
         )
         permissions = (("view_all_identities", "Can view identities of every team"),)
 

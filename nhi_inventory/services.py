@@ -17,10 +17,11 @@ from nhi_inventory.models import (
     Team,
     TeamMembership,
 )
-from nhi_inventory.selectors import nhi_list
+from nhi_inventory.selectors import nhi_list, sees_all_identities
 from nhi_inventory.signals import identity_risk_changed
 from portal.permissions import Actor, require_permission
 
+OWNERSHIP_FIELDS = frozenset({"owner_team", "owner"})
 TEAM_EDITABLE_FIELDS = frozenset({"name", "slug", "lead", "contact_email"})
 NHI_EDITABLE_FIELDS = frozenset(
     {
@@ -136,6 +137,9 @@ def nhi_update(
     changed = _apply_changes(identity, changes, NHI_EDITABLE_FIELDS)
     if not changed:
         return identity
+    if set(changed) & OWNERSHIP_FIELDS and not sees_all_identities(actor):
+        # An owner may maintain their identities, not hand them to someone else: that is a governance call.
+        raise PermissionDenied(f"{actor} may not change who owns {identity.name}; ask a compliance analyst.")
     _save_validated(identity, actor=actor, reason=reason)
     if set(changed) & set(RISK_FIELDS):
         identity_risk_changed.send(sender=NonHumanIdentity, identity_ids=[identity.pk], actor=actor)

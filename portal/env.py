@@ -26,7 +26,8 @@ class EnvReader:
         return value.strip()
 
     def is_set(self, name: str) -> bool:
-        return self._raw(name) not in (None, "") or self._raw(f"{name}_FILE") not in (None, "")
+        # Only secret() reads NAME_FILE; counting it here would let text()/items() fall back to defaults.
+        return self._raw(name) not in (None, "")
 
     def text(self, name: str, default: str) -> str:
         value = self._raw(name)

@@ -53,6 +53,8 @@ ROLES = (
             "nhi_inventory.change_nonhumanidentity",
             "nhi_inventory.add_credential",
             "nhi_inventory.change_credential",
+            # The user autocompletes (identity owner, team lead and members) need read access to users.
+            "auth.view_user",
         ),
     ),
     Role(

@@ -1,10 +1,11 @@
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 
 from nhi_inventory.models import NHIKind, NonHumanIdentity, Team
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
@@ -15,7 +16,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     is_staff = True
 
 
-class TeamFactory(factory.django.DjangoModelFactory):
+class TeamFactory(factory.django.DjangoModelFactory[Team]):
     class Meta:
         model = Team
         django_get_or_create = ("slug",)
@@ -24,7 +25,7 @@ class TeamFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"team-{n}")
 
 
-class NonHumanIdentityFactory(factory.django.DjangoModelFactory):
+class NonHumanIdentityFactory(factory.django.DjangoModelFactory[NonHumanIdentity]):
     class Meta:
         model = NonHumanIdentity
 

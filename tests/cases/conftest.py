@@ -1,4 +1,4 @@
-"""Fixtures for the case-lifecycle tests: cases one step before a transition, and what a refusal must not change."""
+"""Fixtures for the case-lifecycle tests: cases one step before a transition, and the personas by name."""
 
 from collections.abc import Callable
 from datetime import timedelta
@@ -31,11 +31,16 @@ def ready_to_verify(case_in_state: Callable[..., Case], analyst: Any) -> Callabl
 
 
 @pytest.fixture
-def risk_accepted_case(case_in_state: Callable[..., Case], analyst: Any, approver: Any) -> Callable[..., Case]:
+def risk_accepted_case(
+    case_in_state: Callable[..., Case], analyst: Any, approver: Any
+) -> Callable[..., Case]:
     def make(*, from_state: str = CaseState.CONFIRMED, severity: int = Severity.MEDIUM) -> Case:
         case = case_in_state(from_state, severity=severity)
         approval = services.approval_request(
-            actor=analyst, case_id=case.pk, kind=ApprovalKind.RISK_ACCEPTANCE, reason="compensating control",
+            actor=analyst,
+            case_id=case.pk,
+            kind=ApprovalKind.RISK_ACCEPTANCE,
+            reason="compensating control",
             risk_expires_on=timezone.localdate() + timedelta(days=90),
         )
         services.approval_decide(actor=approver, approval_id=approval.pk, approve=True)
@@ -46,7 +51,13 @@ def risk_accepted_case(case_in_state: Callable[..., Case], analyst: Any, approve
 
 @pytest.fixture
 def analyst_and_approver(role_groups: None) -> Any:
-    """One person holding both roles: may request and decide, so only the four-eyes rule stops self-approval."""
-    user = UserFactory(username="dual", first_name="Dual")
+    """One person in both roles: may request and decide, so only the four-eyes rule stops self-approval."""
+    user = UserFactory.create(username="dual", first_name="Dual")
     user.groups.add(Group.objects.get(name=roles.ANALYST), Group.objects.get(name=roles.APPROVER))
     return user
+
+
+@pytest.fixture
+def persona(request: pytest.FixtureRequest) -> Callable[[str], Any]:
+    """Look a persona up by name, so one parametrized test can speak about each of them."""
+    return request.getfixturevalue

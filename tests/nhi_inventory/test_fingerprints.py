@@ -18,9 +18,13 @@ def test_the_fingerprint_is_hmac_sha256_under_the_fingerprint_key():
     assert fingerprint_secret(SECRET).value == expected
 
 
-@override_settings(FINGERPRINT_KEY="test-fingerprint-key-0123456789abcdef", SECRET_KEY="a-different-secret-key-" * 3)
+@override_settings(
+    FINGERPRINT_KEY="test-fingerprint-key-0123456789abcdef", SECRET_KEY="a-different-secret-key-" * 3
+)
 def test_the_fingerprint_is_not_keyed_with_the_secret_key():
-    under_secret_key = hmac.new(("a-different-secret-key-" * 3).encode(), SECRET.encode(), hashlib.sha256).hexdigest()
+    under_secret_key = hmac.new(
+        ("a-different-secret-key-" * 3).encode(), SECRET.encode(), hashlib.sha256
+    ).hexdigest()
 
     assert fingerprint_secret(SECRET).value != under_secret_key
 

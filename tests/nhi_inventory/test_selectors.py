@@ -13,7 +13,10 @@ from tests.factories import NonHumanIdentityFactory
 def credentials(analyst, payments_identity, platform_identity):
     return {
         identity.name: services.credential_register(
-            actor=analyst, nhi_id=identity.pk, credential_type=CredentialType.API_KEY, secret=f"secret-of-{identity.name}-0123"
+            actor=analyst,
+            nhi_id=identity.pk,
+            credential_type=CredentialType.API_KEY,
+            secret=f"secret-of-{identity.name}-0123",
         )
         for identity in (payments_identity, platform_identity)
     }
@@ -36,7 +39,7 @@ def test_the_owner_sees_only_their_teams_identities(owner, payments_identity, pl
 
 
 def test_the_owner_sees_an_identity_they_own_personally_on_another_team(owner, platform):
-    NonHumanIdentityFactory(name="owner-personal-bot", owner_team=platform, owner=owner)
+    NonHumanIdentityFactory.create(name="owner-personal-bot", owner_team=platform, owner=owner)
 
     assert names(nhi_list(user=owner)) == {"owner-personal-bot"}
 

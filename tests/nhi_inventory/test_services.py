@@ -1,5 +1,7 @@
 """Writes to the inventory: who may change what, and the history each write leaves behind."""
 
+from typing import Any
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
@@ -48,7 +50,9 @@ def test_a_decommissioned_identity_cannot_be_brought_back(analyst, payments_iden
     )
 
     with pytest.raises(ValidationError) as refused:
-        services.nhi_update(actor=analyst, nhi_id=payments_identity.pk, changes={"lifecycle_state": LifecycleState.ACTIVE})
+        services.nhi_update(
+            actor=analyst, nhi_id=payments_identity.pk, changes={"lifecycle_state": LifecycleState.ACTIVE}
+        )
 
     assert "lifecycle_state" in refused.value.message_dict
     payments_identity.refresh_from_db()
@@ -60,7 +64,9 @@ def test_a_decommissioned_identity_can_still_be_described(analyst, payments_iden
         actor=analyst, nhi_id=payments_identity.pk, changes={"lifecycle_state": LifecycleState.DECOMMISSIONED}
     )
 
-    services.nhi_update(actor=analyst, nhi_id=payments_identity.pk, changes={"description": "retired 2025-01"})
+    services.nhi_update(
+        actor=analyst, nhi_id=payments_identity.pk, changes={"description": "retired 2025-01"}
+    )
 
     payments_identity.refresh_from_db()
     assert payments_identity.description == "retired 2025-01"
@@ -87,7 +93,9 @@ def test_the_admin_form_refuses_to_bring_back_a_decommissioned_identity(payments
 
 
 def test_creating_an_identity_writes_history_with_the_actor(analyst, payments):
-    identity = services.nhi_create(actor=analyst, name="etl-runner", kind=NHIKind.SERVICE_ACCOUNT, provider="GCP")
+    identity = services.nhi_create(
+        actor=analyst, name="etl-runner", kind=NHIKind.SERVICE_ACCOUNT, provider="GCP"
+    )
 
     record = identity.history.get()
     assert record.history_type == "+"
@@ -96,7 +104,10 @@ def test_creating_an_identity_writes_history_with_the_actor(analyst, payments):
 
 def test_updating_an_identity_writes_history_with_the_actor_and_reason(owner, payments_identity):
     services.nhi_update(
-        actor=owner, nhi_id=payments_identity.pk, changes={"description": "Pays the bills"}, reason="ownership review"
+        actor=owner,
+        nhi_id=payments_identity.pk,
+        changes={"description": "Pays the bills"},
+        reason="ownership review",
     )
 
     record = payments_identity.history.order_by("-history_id").first()
@@ -126,7 +137,7 @@ def test_updating_a_team_writes_history_with_the_actor(analyst, payments):
 
 
 def test_adding_a_team_member_writes_history_with_the_actor(analyst, payments):
-    member = UserFactory(username="newcomer")
+    member: Any = UserFactory.create(username="newcomer")
 
     membership = services.team_member_add(actor=analyst, team_id=payments.pk, user=member)
 
@@ -134,7 +145,7 @@ def test_adding_a_team_member_writes_history_with_the_actor(analyst, payments):
 
 
 def test_removing_a_team_member_writes_history_with_the_actor(analyst, payments):
-    member = UserFactory(username="leaver")
+    member: Any = UserFactory.create(username="leaver")
     membership = services.team_member_add(actor=analyst, team_id=payments.pk, user=member)
 
     services.team_member_remove(actor=analyst, team_id=payments.pk, user=member)
@@ -150,7 +161,9 @@ def test_the_owner_may_not_create_teams(owner):
     assert not Team.objects.filter(slug="rogue").exists()
 
 
-def test_raising_an_identitys_criticality_refreshes_the_priority_of_its_open_cases(analyst, open_case, payments_identity):
+def test_raising_an_identitys_criticality_refreshes_the_priority_of_its_open_cases(
+    analyst, open_case, payments_identity
+):
     case = open_case()
     before = case.priority
 
@@ -170,3 +183,16 @@ def test_an_identity_that_fails_validation_is_not_created(analyst):
         services.nhi_create(actor=analyst, name="bad", kind="not-a-kind", provider="AWS")
 
     assert not NonHumanIdentity.objects.filter(name="bad").exists()
+
+
+def test_the_owner_may_not_hand_their_identity_to_another_team(owner, payments_identity, platform):
+    with pytest.raises(PermissionDenied, match="who owns"):
+        services.nhi_update(actor=owner, nhi_id=payments_identity.pk, changes={"owner_team": platform})
+    payments_identity.refresh_from_db()
+    assert payments_identity.owner_team.slug == "payments"
+
+
+def test_the_analyst_may_move_an_identity_to_another_team(analyst, payments_identity, platform):
+    services.nhi_update(actor=analyst, nhi_id=payments_identity.pk, changes={"owner_team": platform})
+    payments_identity.refresh_from_db()
+    assert payments_identity.owner_team == platform

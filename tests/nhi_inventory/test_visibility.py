@@ -52,18 +52,28 @@ def test_the_visibility_score_counts_the_known_facts(payments, attributes, score
 @pytest.fixture
 def identities_by_visibility(payments, analyst):
     return {
-        "full": NonHumanIdentityFactory(name="full", owner_team=payments, last_used_at=NOW, last_rotated_at=NOW),
-        "person_owned_full": NonHumanIdentityFactory(
+        "full": NonHumanIdentityFactory.create(
+            name="full", owner_team=payments, last_used_at=NOW, last_rotated_at=NOW
+        ),
+        "person_owned_full": NonHumanIdentityFactory.create(
             name="person-owned", owner_team=None, owner=analyst, last_used_at=NOW, last_rotated_at=NOW
         ),
-        "no_owner": NonHumanIdentityFactory(name="orphan", owner_team=None, last_used_at=NOW, last_rotated_at=NOW),
-        "no_last_use": NonHumanIdentityFactory(name="never-seen", owner_team=payments, last_rotated_at=NOW),
-        "no_rotation": NonHumanIdentityFactory(name="never-rotated", owner_team=payments, last_used_at=NOW),
+        "no_owner": NonHumanIdentityFactory.create(
+            name="orphan", owner_team=None, last_used_at=NOW, last_rotated_at=NOW
+        ),
+        "no_last_use": NonHumanIdentityFactory.create(
+            name="never-seen", owner_team=payments, last_rotated_at=NOW
+        ),
+        "no_rotation": NonHumanIdentityFactory.create(
+            name="never-rotated", owner_team=payments, last_used_at=NOW
+        ),
     }
 
 
 def test_fully_visible_q_matches_exactly_the_fully_visible_identities(identities_by_visibility):
-    found = set(NonHumanIdentity.objects.filter(NonHumanIdentity.fully_visible_q()).values_list("name", flat=True))
+    found = set(
+        NonHumanIdentity.objects.filter(NonHumanIdentity.fully_visible_q()).values_list("name", flat=True)
+    )
 
     assert found == {"full", "person-owned"}
 

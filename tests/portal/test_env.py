@@ -10,7 +10,7 @@ def reader(**environ: str) -> EnvReader:
     return EnvReader(environ)
 
 
-# --- secret / NAME_FILE --------------------------------------------------------------------------------------
+# --- secret / NAME_FILE -------------------------------------------------------------------------------------
 
 
 def test_it_reads_a_secret_from_the_variable():
@@ -56,18 +56,28 @@ def test_an_unset_secret_is_none():
     assert reader().secret("API_TOKEN") is None
 
 
-def test_a_secret_set_only_by_file_counts_as_set(tmp_path):
-    assert reader(API_TOKEN_FILE=str(tmp_path / "x")).is_set("API_TOKEN")
+def test_a_variable_is_set_when_it_has_a_value():
+    assert reader(ALLOWED_HOSTS="portal.example.com").is_set("ALLOWED_HOSTS")
+
+
+def test_a_name_file_alone_does_not_count_as_set(tmp_path):
+    # text() and items() never read NAME_FILE: counting it would let them fall back to their defaults.
+    hosts = tmp_path / "hosts"
+    hosts.write_text("portal.example.com", encoding="utf-8")
+
+    assert not reader(ALLOWED_HOSTS_FILE=str(hosts)).is_set("ALLOWED_HOSTS")
 
 
 def test_a_blank_variable_does_not_count_as_set():
     assert not reader(API_TOKEN="   ").is_set("API_TOKEN")
 
 
-# --- flag ----------------------------------------------------------------------------------------------------
+# --- flag ---------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("TRUE", True), ("on", True), ("no", False), ("0", False)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("1", True), ("TRUE", True), ("on", True), ("no", False), ("0", False)]
+)
 def test_it_reads_a_boolean(raw, expected):
     assert reader(DEBUG=raw).flag("DEBUG", not expected) is expected
 
@@ -81,7 +91,7 @@ def test_it_refuses_a_malformed_boolean():
         reader(DEBUG="ture").flag("DEBUG", False)
 
 
-# --- integer -------------------------------------------------------------------------------------------------
+# --- integer ------------------------------------------------------------------------------------------------
 
 
 def test_it_reads_a_whole_number():
@@ -98,11 +108,14 @@ def test_it_refuses_a_whole_number_below_the_minimum():
         reader(EMAIL_PORT="0").integer("EMAIL_PORT", 25, minimum=1)
 
 
-# --- items ---------------------------------------------------------------------------------------------------
+# --- items --------------------------------------------------------------------------------------------------
 
 
 def test_it_reads_a_comma_separated_list():
-    assert reader(ALLOWED_HOSTS="a.example, b.example").items("ALLOWED_HOSTS", []) == ["a.example", "b.example"]
+    assert reader(ALLOWED_HOSTS="a.example, b.example").items("ALLOWED_HOSTS", []) == [
+        "a.example",
+        "b.example",
+    ]
 
 
 def test_an_unset_list_is_a_copy_of_the_default():
@@ -114,7 +127,9 @@ def test_an_unset_list_is_a_copy_of_the_default():
 
 
 def test_it_refuses_a_list_with_an_empty_entry():
-    with pytest.raises(ImproperlyConfigured, match=r"^ALLOWED_HOSTS='a.example,,b.example' has an empty entry"):
+    with pytest.raises(
+        ImproperlyConfigured, match=r"^ALLOWED_HOSTS='a.example,,b.example' has an empty entry"
+    ):
         reader(ALLOWED_HOSTS="a.example,,b.example").items("ALLOWED_HOSTS", [])
 
 
@@ -123,21 +138,23 @@ def test_it_refuses_a_list_with_a_trailing_comma():
         reader(ALLOWED_HOSTS="a.example,").items("ALLOWED_HOSTS", [])
 
 
-# --- choice --------------------------------------------------------------------------------------------------
+# --- choice -------------------------------------------------------------------------------------------------
 
 
 def test_it_reads_a_choice():
-    assert reader(PORTAL_ENV="production").choice("PORTAL_ENV", "development", ("development", "production")) == (
-        "production"
-    )
+    assert reader(PORTAL_ENV="production").choice(
+        "PORTAL_ENV", "development", ("development", "production")
+    ) == ("production")
 
 
 def test_it_refuses_a_value_outside_the_choices():
-    with pytest.raises(ImproperlyConfigured, match=r"^PORTAL_ENV='prod' is not one of: development, production"):
+    with pytest.raises(
+        ImproperlyConfigured, match=r"^PORTAL_ENV='prod' is not one of: development, production"
+    ):
         reader(PORTAL_ENV="prod").choice("PORTAL_ENV", "development", ("development", "production"))
 
 
-# --- text ----------------------------------------------------------------------------------------------------
+# --- text ---------------------------------------------------------------------------------------------------
 
 
 def test_a_blank_text_variable_takes_the_default():

@@ -10,16 +10,31 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
-# Variables that would change how the child reads its settings; everything else (PATH, HOME, ...) is kept.
+# Variables that would change how the child reads its settings (and every NAME_FILE) are dropped; the rest
+# (PATH, HOME, ...) is kept.
 _CONTROLLED = {
-    "PORTAL_ENV", "DEBUG", "SECRET_KEY", "SECRET_KEY_FILE", "FINGERPRINT_KEY", "FINGERPRINT_KEY_FILE",
-    "FINGERPRINT_KEY_ID", "ALLOWED_HOSTS", "CELERY_BROKER_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE",
-    "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "EMAIL_USE_TLS", "EMAIL_USE_SSL",
+    "PORTAL_ENV",
+    "DEBUG",
+    "SECRET_KEY",
+    "FINGERPRINT_KEY",
+    "FINGERPRINT_KEY_ID",
+    "ALLOWED_HOSTS",
+    "CELERY_BROKER_URL",
+    "DATABASE_URL",
+    "DJANGO_SETTINGS_MODULE",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "EMAIL_USE_TLS",
+    "EMAIL_USE_SSL",
 }
 
 
 def production_env(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if name not in _CONTROLLED}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in _CONTROLLED and not name.endswith("_FILE")
+    }
     env.update(
         {
             "PORTAL_ENV": "production",
@@ -65,6 +80,18 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert "SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_a_broker_url_given_only_as_a_file(tmp_path):
+    # CELERY_BROKER_URL is not read from a file: start-up must stop, not fall back to the in-memory broker.
+    broker_file = tmp_path / "broker_url"
+    broker_file.write_text("redis://broker.internal:6379/0", encoding="utf-8")
+    env = production_env(tmp_path, CELERY_BROKER_URL=None, CELERY_BROKER_URL_FILE=str(broker_file))
+
+    result = manage(env, "check")
+
+    assert result.returncode != 0
+    assert "needs CELERY_BROKER_URL" in result.stderr
 
 
 @pytest.mark.parametrize("portal_env", ["production", "development"])
