@@ -152,10 +152,10 @@ class CaseAdmin(HistoryAdmin):
     list_display = (
         "reference",
         "title",
-        "kind",
+        "state_badge",
         "severity",
         "priority",
-        "state_badge",
+        "kind",
         "owning_team",
         "assignee",
         "due_at",
@@ -444,9 +444,17 @@ class CaseAdmin(HistoryAdmin):
         return self._render(request, case, form, f"Route step {step.position} to {step.remediation_team}")
 
     def _wire_autocomplete(self, form: forms.Form) -> None:
-        for field_name in ("nhi", "failed_control", "remediation_team"):
+        # Search-as-you-type instead of a <select> of every user, team, identity or control.
+        sources = {
+            "nhi": AttackPathStep,
+            "failed_control": AttackPathStep,
+            "remediation_team": AttackPathStep,
+            "owning_team": Case,
+            "assignee": Case,
+        }
+        for field_name, model in sources.items():
             if field_name in form.fields:
-                form.fields[field_name].widget = _autocomplete(AttackPathStep, field_name)
+                form.fields[field_name].widget = _autocomplete(model, field_name)
 
 
 # --- Rows that hang off a case: listed for search and history; written through the case page -------------

@@ -120,8 +120,8 @@ class Guard(Protocol):
     def __call__(self, case: Any, /) -> bool: ...
 
 
-def guard(refusal: str) -> Callable[[Callable[["Case"], bool]], Guard]:
-    def mark(function: Callable[["Case"], bool]) -> Guard:
+def guard(refusal: str) -> Callable[[Callable[[Case], bool]], Guard]:
+    def mark(function: Callable[[Case], bool]) -> Guard:
         marked = cast(Guard, function)
         marked.refusal = refusal
         return marked

@@ -129,6 +129,7 @@ class NonHumanIdentityAdmin(HistoryAdmin):
     form = NonHumanIdentityForm
     list_display = (
         "name",
+        "visibility_icons",
         "kind",
         "provider",
         "environment",
@@ -136,7 +137,6 @@ class NonHumanIdentityAdmin(HistoryAdmin):
         "criticality",
         "privilege_level",
         "exposure",
-        "visibility_icons",
         "lifecycle_state",
     )
     list_select_related = ("owner_team", "owner")
@@ -200,7 +200,7 @@ class NonHumanIdentityAdmin(HistoryAdmin):
         ]
         return ", ".join(flags) or "internal"
 
-    @admin.display(description="Visibility (owner · last use · rotation)")
+    @admin.display(description="Visible: owner · use · rotation")
     def visibility_icons(self, identity: NonHumanIdentity) -> str:
         facts = (
             ("owner", identity.owner_known),
