@@ -59,13 +59,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--force", action="store_true", help="allow a database whose name lacks 'bench'")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument(
-        "--pg-trigram",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="PostgreSQL experiment: create (--pg-trigram) or drop (--no-pg-trigram) the pg_trgm search "
-        "indexes proposed in docs/PERFORMANCE.md on the bench database; default: leave them as they are",
-    )
-    parser.add_argument(
         "--explain",
         action="store_true",
         help="after timing, print each page's SQL with its time and query plan",
@@ -524,47 +517,6 @@ def is_seeded(n_cases: int, n_nhis: int) -> bool:
     return users == 2 and Case.objects.count() == n_cases and NonHumanIdentity.objects.count() == n_nhis
 
 
-# Proposed in docs/PERFORMANCE.md, not (yet) part of the app's migrations: the admin's icontains search is
-# UPPER(col) LIKE UPPER('%term%') on PostgreSQL, which a trigram index on UPPER(col) answers.
-PG_TRIGRAM_INDEXES = {
-    "case_title_upper_trgm": ("cases_case", "title"),
-    "nhi_name_upper_trgm": ("nhi_inventory_nonhumanidentity", "name"),
-    "nhi_provider_upper_trgm": ("nhi_inventory_nonhumanidentity", "provider"),
-    "nhi_external_id_upper_trgm": ("nhi_inventory_nonhumanidentity", "external_id"),
-}
-
-
-def pg_trigram(wanted: bool | None) -> str:
-    """Create or drop the proposed trigram indexes; return whether they are present."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        if wanted:
-            raise SystemExit("--pg-trigram needs PostgreSQL.")
-        return "n/a"
-    with connection.cursor() as cursor:
-        if wanted is True:
-            cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-            for name, (table, column) in PG_TRIGRAM_INDEXES.items():
-                cursor.execute(
-                    f'CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin (UPPER("{column}") gin_trgm_ops)'
-                )
-            for table in {table for table, _ in PG_TRIGRAM_INDEXES.values()}:
-                cursor.execute(f"ANALYZE {table}")
-        elif wanted is False:
-            for name in PG_TRIGRAM_INDEXES:
-                cursor.execute(f"DROP INDEX IF EXISTS {name}")
-            for table in {table for table, _ in PG_TRIGRAM_INDEXES.values()}:
-                cursor.execute(f"ANALYZE {table}")
-        cursor.execute(
-            "SELECT count(*) FROM pg_indexes WHERE indexname = ANY(%s)", [list(PG_TRIGRAM_INDEXES)]
-        )
-        present = cursor.fetchone()[0]
-    return {0: "absent", len(PG_TRIGRAM_INDEXES): "present"}.get(
-        present, f"{present} of {len(PG_TRIGRAM_INDEXES)}"
-    )
-
-
 def analyze() -> None:
     """PostgreSQL: what autovacuum would soon do on a real server (planner statistics, visibility map)."""
     from django.db import connection
@@ -747,6 +699,28 @@ def print_table(results: list[Result], target_ms: float) -> None:
         )
 
 
+def code_version() -> str:
+    """The commit timed, and whether tracked files differ from it (read-only git, no index refresh)."""
+    import subprocess
+
+    def git(*arguments: str) -> str:
+        return subprocess.run(
+            ["git", *arguments],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+        ).stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}{' + uncommitted changes' if dirty else ''}"
+
+
 def versions() -> dict[str, str]:
     import platform
     import sqlite3
@@ -755,6 +729,7 @@ def versions() -> dict[str, str]:
     from django.db import connection
 
     found = {
+        "code": code_version(),
         "python": platform.python_version(),
         "django": django.get_version(),
         "sqlite": sqlite3.sqlite_version,
@@ -787,8 +762,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
 
+    print("  ".join(f"{name} {value}" for name, value in versions().items()), flush=True)
+
     t0 = time.perf_counter()
     call_command("migrate", interactive=False, verbosity=0)
+    seeded: dict[str, float] = {}
     if args.reuse and is_seeded(args.cases, args.nhis):
         print("reusing the seeded data", flush=True)
         roles.roles_sync()
@@ -796,12 +774,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         call_command("flush", interactive=False, verbosity=0)
         roles.roles_sync()
         print("seeding ...", flush=True)
-        seed(args.cases, args.nhis)
+        seed_start = time.perf_counter()
+        seeded.update(seed(args.cases, args.nhis))
         analyze()
-    trigram = pg_trigram(args.pg_trigram)
-    print(
-        f"ready in {time.perf_counter() - t0:.1f} s; proposed pg_trgm search indexes: {trigram}\n", flush=True
-    )
+        seeded["seconds"] = round(time.perf_counter() - seed_start, 1)
+        print(f"seeded in {seeded['seconds']} s", flush=True)
+    print(f"ready in {time.perf_counter() - t0:.1f} s\n", flush=True)
 
     load_before = os.getloadavg()
     results = time_pages(args, label)
@@ -818,7 +796,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             json.dumps(
                 {
                     "versions": versions(),
-                    "pg_trigram_indexes": trigram,
+                    "seeded": seeded or "reused",
                     "load_before": load_before,
                     "load_after": load_after,
                     "args": {k: str(v) for k, v in vars(args).items()},

@@ -293,38 +293,27 @@ class CredentialAdmin(HistoryAdmin):
             kwargs["form"] = CredentialRegisterForm
         return super().get_form(request, obj, change=change, **kwargs)
 
+    register_fields = ("nhi", "credential_type", "label", "secret", "issued_at", "expires_at")
+    record_fields = (
+        "nhi",
+        "credential_type",
+        "label",
+        "preview",
+        "fingerprint",
+        "fingerprint_key_id",
+        "status",
+        "issued_at",
+        "last_rotated_at",
+        "expires_at",
+        "created_at",
+    )
+
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        if obj is None:
-            return ("nhi", "credential_type", "label", "secret", "issued_at", "expires_at")
-        return (
-            "nhi",
-            "credential_type",
-            "label",
-            "preview",
-            "fingerprint",
-            "fingerprint_key_id",
-            "status",
-            "issued_at",
-            "last_rotated_at",
-            "expires_at",
-            "created_at",
-        )
+        return self.register_fields if obj is None else self.record_fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        if obj is None:
-            return ()
-        return (
-            "nhi",
-            "credential_type",
-            "label",
-            "preview",
-            "fingerprint",
-            "fingerprint_key_id",
-            "issued_at",
-            "last_rotated_at",
-            "expires_at",
-            "created_at",
-        )
+        # A registered credential changes only its status; the fingerprint is what it is.
+        return () if obj is None else tuple(name for name in self.record_fields if name != "status")
 
     @admin.display(description="Fingerprint")
     def short_fingerprint(self, credential: Credential) -> str:
