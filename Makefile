@@ -24,6 +24,7 @@ db: setup
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_catalogs
 	$(BIN)/python manage.py setup_roles
+	$(BIN)/python manage.py load_mapping_rules
 	$(BIN)/python manage.py seed_demo
 
 run: db

@@ -511,3 +511,78 @@ def user_display(user: User | None) -> str:
     if user is None:
         return "—"
     return user.get_full_name() or user.get_username()
+
+
+# --- Framework alignment -----------------------------------------------------------------------------------
+
+
+class MappingCondition(models.TextChoices):
+    ALWAYS = "always", "Always"
+    LONG_LIVED_CREDENTIAL = (
+        "long_lived_credential",
+        "A linked identity's credentials are long-lived (never rotated, or not in 90 days)",
+    )
+    PRIVILEGED_IDENTITY = "privileged_identity", "A linked identity has elevated or administrative privilege"
+    INTERNET_FACING = "internet_facing", "A linked identity is internet-facing"
+    THIRD_PARTY = "third_party", "A linked identity is used by or shared with a third party"
+    FROM_ASSISTANT = "from_assistant", "The case came from an AI assistant"
+    FROM_SCANNER = "from_scanner", "The case came from a scanner"
+
+
+class MappingRule(models.Model):
+    """Data, editable in the admin: cases of this kind, meeting this condition, fall under this control."""
+
+    case_kind = models.CharField(
+        max_length=24, choices=CaseKind.choices, blank=True, help_text="Empty: cases of every kind."
+    )
+    condition = models.CharField(
+        max_length=32, choices=MappingCondition.choices, default=MappingCondition.ALWAYS
+    )
+    control = models.ForeignKey(Control, on_delete=models.PROTECT, related_name="mapping_rules")
+    rationale = models.TextField(help_text="Why cases like these fall under this control; shown in reports.")
+    is_active = models.BooleanField(default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("case_kind", "control_id")
+        constraints = (
+            models.UniqueConstraint(fields=("case_kind", "condition", "control"), name="mapping_rule_unique"),
+        )
+
+    def __str__(self) -> str:
+        kind = self.get_case_kind_display() if self.case_kind else "Any case"
+        return f"{kind} → {self.control.ref_id}"
+
+
+class MappingSource(models.TextChoices):
+    RULE = "rule", "Mapping rule"
+    MANUAL = "manual", "Added by hand"
+
+
+class CaseControlMapping(models.Model):
+    """One case under one control. Rows are deactivated, never deleted, so every change stays in history."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="control_mappings")
+    control = models.ForeignKey(Control, on_delete=models.PROTECT, related_name="case_mappings")
+    source = models.CharField(max_length=8, choices=MappingSource.choices)
+    rule = models.ForeignKey(MappingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    rationale = models.TextField()
+    is_active = models.BooleanField(default=True)
+    # A mapping removed by hand stays removed: the rules do not bring it back.
+    removed_by_hand = models.BooleanField(default=False)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    changed_at = models.DateTimeField()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("case_id", "control_id")
+        constraints = (
+            models.UniqueConstraint(fields=("case", "control"), name="case_control_mapping_unique"),
+        )
+        indexes = (models.Index(fields=("control", "is_active", "case"), name="mapping_control_active_case"),)
+        permissions = (("map_case", "Can add or remove a case's control mappings by hand"),)
+
+    def __str__(self) -> str:
+        return f"Case #{self.case_id} → {self.control.ref_id}"

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
 from cases.errors import CaseWorkflowError, TransitionConflict, TransitionRefused
+from cases.mapping import case_mappings_apply
 from cases.models import (
     SETTLED_STATES,
     ActionItem,
@@ -181,6 +182,7 @@ def case_open(
         link._history_user = actor  # type: ignore[attr-defined]
         link.save()
     _log_transition(case, name="open", source="", actor=actor, reason=summary[:500])
+    case_mappings_apply(case=case, actor=actor)
     return case
 
 
@@ -199,6 +201,8 @@ def case_update(*, actor: Actor, case_id: int, changes: Mapping[str, Any], reaso
     _recompute_priority(case)
     case.full_clean()
     _save_case(case, actor=actor, change_reason=reason or f"edited {', '.join(changed)}")
+    if "kind" in changed:
+        case_mappings_apply(case=case, actor=actor)
     return case
 
 
@@ -215,6 +219,7 @@ def case_link_identity(*, actor: Actor, case_id: int, nhi_id: int) -> Case:
         link.save()
         if _recompute_priority(case):
             _save_case(case, actor=actor, change_reason=f"priority recomputed: linked {identity.name}")
+        case_mappings_apply(case=case, actor=actor)
     return case
 
 
@@ -227,6 +232,7 @@ def case_unlink_identity(*, actor: Actor, case_id: int, nhi_id: int) -> Case:
         link.delete()
     if _recompute_priority(case):
         _save_case(case, actor=actor, change_reason=f"priority recomputed: unlinked identity #{nhi_id}")
+    case_mappings_apply(case=case, actor=actor)
     return case
 
 

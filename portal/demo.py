@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cases import services as case_services
+from cases.mapping import mapping_rules_load
 from cases.models import ActionKind, ActionStatus, ApprovalKind, Case, CaseKind, EvidenceKind, Severity
 from frameworks.models import Control
 from nhi_inventory import services as nhi_services
@@ -104,6 +105,7 @@ def _user(login: DemoLogin, summary: SeedSummary) -> Any:
 @transaction.atomic
 def seed_demo() -> SeedSummary:
     roles.roles_sync()
+    mapping_rules_load()
     summary = SeedSummary()
     users = {login.username: _user(login, summary) for login in DEMO_LOGINS}
     admin, analyst, approver = users["admin"], users["analyst"], users["approver"]

@@ -47,6 +47,7 @@ ROLES = (
             "cases.change_actionitem",
             "cases.add_comment",
             "cases.add_attackpathstep",
+            "cases.map_case",
             "nhi_inventory.add_team",
             "nhi_inventory.change_team",
             "nhi_inventory.add_nonhumanidentity",

@@ -1,0 +1,163 @@
+"""Case-to-control mapping: rules stored as data, applied when a case opens or its kind, links or origin
+change; staff add or remove mappings by hand with a rationale. Every change is a history row.
+
+The default rules (`cases/mapping_rules.json`) are this project's own assessment. No official crosswalk
+exists between NIST CSF 2.0, the OWASP NHI Top 10 and the NIST AI RMF.
+"""
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from cases.errors import CaseWorkflowError
+from cases.models import (
+    Case,
+    CaseControlMapping,
+    CaseKind,
+    CaseOrigin,
+    MappingCondition,
+    MappingRule,
+    MappingSource,
+)
+from cases.selectors import case_is_visible
+from frameworks.models import Control
+from nhi_inventory.models import PrivilegeLevel
+from portal.permissions import Actor, require_permission
+
+DEFAULT_RULES = Path(__file__).resolve().parent / "mapping_rules.json"
+LONG_LIVED_AFTER = timedelta(days=90)
+
+
+def case_mapping_facts(case: Case) -> dict[str, bool]:
+    """Which rule conditions hold for this case now."""
+    identities = list(case.identities.all())
+    stale_before = timezone.now() - LONG_LIVED_AFTER
+    return {
+        MappingCondition.ALWAYS: True,
+        MappingCondition.LONG_LIVED_CREDENTIAL: any(
+            i.last_rotated_at is None or i.last_rotated_at < stale_before for i in identities
+        ),
+        MappingCondition.PRIVILEGED_IDENTITY: any(
+            i.privilege_level >= PrivilegeLevel.ELEVATED for i in identities
+        ),
+        MappingCondition.INTERNET_FACING: any(i.internet_facing for i in identities),
+        MappingCondition.THIRD_PARTY: any(i.third_party for i in identities),
+        MappingCondition.FROM_ASSISTANT: case.origin == CaseOrigin.ASSISTANT,
+        MappingCondition.FROM_SCANNER: case.origin == CaseOrigin.SCANNER,
+    }
+
+
+def _save(mapping: CaseControlMapping, *, actor: User | None, reason: str) -> None:
+    mapping.changed_by = actor
+    mapping.changed_at = timezone.now()
+    mapping._history_user = actor  # type: ignore[attr-defined]
+    mapping._change_reason = reason  # type: ignore[attr-defined]
+    mapping.save()
+
+
+def case_mappings_apply(*, case: Case, actor: User | None) -> None:
+    """Bring the case's rule-made mappings in line with the active rules. Runs in the caller's transaction."""
+    facts = case_mapping_facts(case)
+    rules = MappingRule.objects.filter(is_active=True).filter(Q(case_kind="") | Q(case_kind=case.kind))
+    wanted: dict[int, MappingRule] = {}
+    for rule in rules.order_by("pk"):
+        if facts[rule.condition]:
+            wanted.setdefault(rule.control_id, rule)
+    existing = {mapping.control_id: mapping for mapping in case.control_mappings.all()}
+    for control_id, rule in wanted.items():
+        mapping = existing.get(control_id)
+        if mapping is None:
+            mapping = CaseControlMapping(
+                case=case,
+                control_id=control_id,
+                source=MappingSource.RULE,
+                rule=rule,
+                rationale=rule.rationale,
+            )
+            _save(mapping, actor=actor, reason=f"mapped by rule #{rule.pk}")
+        elif not mapping.is_active and not mapping.removed_by_hand:
+            mapping.is_active, mapping.rule, mapping.rationale = True, rule, rule.rationale
+            _save(mapping, actor=actor, reason=f"mapped again by rule #{rule.pk}")
+    for control_id, mapping in existing.items():
+        if mapping.source == MappingSource.RULE and mapping.is_active and control_id not in wanted:
+            mapping.is_active = False
+            _save(mapping, actor=actor, reason="no rule applies any more")
+
+
+def _mappable_case(*, actor: User, case_id: int) -> Case:
+    case = Case.objects.select_for_update().filter(pk=case_id).first()
+    if case is None:
+        raise ValidationError({"case": f"No case with id {case_id}."})
+    if not case_is_visible(case=case, user=actor):
+        raise CaseWorkflowError(f"{case.reference} belongs to another team.")
+    return case
+
+
+@transaction.atomic
+def case_mapping_add(*, actor: Actor, case_id: int, control_id: int, rationale: str) -> CaseControlMapping:
+    actor = require_permission(actor, "cases.map_case", to="map cases to controls")
+    if not rationale.strip():
+        raise ValidationError({"rationale": "Say why this case falls under the control."})
+    case = _mappable_case(actor=actor, case_id=case_id)
+    control = Control.objects.filter(pk=control_id).first()
+    if control is None:
+        raise ValidationError({"control": f"No control with id {control_id}."})
+    mapping = CaseControlMapping.objects.filter(case=case, control=control).first()
+    if mapping is not None and mapping.is_active:
+        raise CaseWorkflowError(f"{case.reference} is already mapped to {control.ref_id}.")
+    if mapping is None:
+        mapping = CaseControlMapping(case=case, control=control)
+    mapping.source, mapping.rule, mapping.rationale = MappingSource.MANUAL, None, rationale.strip()
+    mapping.is_active, mapping.removed_by_hand = True, False
+    _save(mapping, actor=actor, reason=f"added by hand: {rationale.strip()}")
+    return mapping
+
+
+@transaction.atomic
+def case_mapping_remove(*, actor: Actor, case_id: int, control_id: int, rationale: str) -> CaseControlMapping:
+    actor = require_permission(actor, "cases.map_case", to="map cases to controls")
+    if not rationale.strip():
+        raise ValidationError({"rationale": "Say why this case does not fall under the control."})
+    case = _mappable_case(actor=actor, case_id=case_id)
+    mapping = CaseControlMapping.objects.filter(case=case, control_id=control_id, is_active=True).first()
+    if mapping is None:
+        raise CaseWorkflowError(f"{case.reference} is not mapped to control #{control_id}.")
+    mapping.is_active, mapping.removed_by_hand, mapping.rationale = False, True, rationale.strip()
+    _save(mapping, actor=actor, reason=f"removed by hand: {rationale.strip()}")
+    return mapping
+
+
+@transaction.atomic
+def mapping_rules_load(*, path: Path = DEFAULT_RULES) -> int:
+    """Create the shipped rules that are missing; rules already present (and edited in the admin) stay."""
+    entries = json.loads(path.read_text(encoding="utf-8"))["rules"]
+    controls = {
+        (control.framework.key, control.ref_id): control
+        for control in Control.objects.select_related("framework")
+    }
+    created = 0
+    for position, entry in enumerate(entries):
+        where = f"{path.name}: rules[{position}]"
+        control = controls.get((entry["framework"], entry["control"]))
+        if control is None:
+            raise ValidationError(
+                f"{where}: no control {entry['control']!r} in {entry['framework']!r} (load_catalogs first)."
+            )
+        if entry["case_kind"] and entry["case_kind"] not in CaseKind.values:
+            raise ValidationError(f"{where}: unknown case kind {entry['case_kind']!r}.")
+        if entry["condition"] not in MappingCondition.values:
+            raise ValidationError(f"{where}: unknown condition {entry['condition']!r}.")
+        _, was_created = MappingRule.objects.get_or_create(
+            case_kind=entry["case_kind"],
+            condition=entry["condition"],
+            control=control,
+            defaults={"rationale": entry["rationale"]},
+        )
+        created += was_created
+    return created
