@@ -15,18 +15,22 @@ from django.utils.html import format_html
 from cases import services
 from cases.errors import CaseWorkflowError
 from cases.forms import DecisionForm, RouteStepForm
+from cases.mapping import mapping_rule_create, mapping_rule_update
 from cases.models import (
     ActionItem,
     Approval,
     AttackPathStep,
     Case,
+    CaseControlMapping,
     CaseIdentity,
     CaseKind,
     CaseState,
     CaseTransition,
     Comment,
     Evidence,
+    MappingRule,
 )
+from cases.reports.admin import ReportSnapshotAdmin  # noqa: F401 - registers the snapshot admin
 from cases.selectors import action_item_list, approval_list, case_list, evidence_list
 from cases.workflow import ACTIONS_BY_NAME, available_actions, decidable_approvals
 from portal.admin_mixins import HistoryAdmin, ReadOnlyAdminMixin, ReadOnlyTabularInline
@@ -127,6 +131,16 @@ class AttackPathStepInline(ReadOnlyTabularInline):
         )
 
 
+class ControlMappingInline(ReadOnlyTabularInline):
+    model = CaseControlMapping
+    verbose_name = "framework control"
+    verbose_name_plural = "Framework controls"
+    fields = ("control", "is_active", "source", "rationale", "removed_by_hand", "changed_by", "changed_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CaseControlMapping]:
+        return super().get_queryset(request).select_related("control", "changed_by")
+
+
 class CommentInline(ReadOnlyTabularInline):
     model = Comment
     fields = ("created_at", "author", "body")
@@ -187,6 +201,7 @@ class CaseAdmin(HistoryAdmin):
         EvidenceInline,
         ApprovalInline,
         AttackPathStepInline,
+        ControlMappingInline,
         CommentInline,
     )
 
@@ -451,10 +466,14 @@ class CaseAdmin(HistoryAdmin):
             "remediation_team": AttackPathStep,
             "owning_team": Case,
             "assignee": Case,
+            "control": CaseControlMapping,
         }
         for field_name, model in sources.items():
-            if field_name in form.fields:
-                form.fields[field_name].widget = _autocomplete(model, field_name)
+            field = form.fields.get(field_name)
+            if field is not None:
+                field.widget = _autocomplete(model, field_name)
+                # The widget renders the chosen value from the field's choices (a form shown again).
+                field.widget.choices = field.choices  # type: ignore[attr-defined]
 
 
 # --- Rows that hang off a case: listed for search and history; written through the case page -------------
@@ -587,6 +606,25 @@ class CaseIdentityAdmin(CaseChildAdmin):
         return super().get_queryset(request).filter(case__in=case_list(user=request.user))
 
 
+@admin.register(CaseControlMapping)
+class CaseControlMappingAdmin(CaseChildAdmin):
+    list_display = (
+        "case_link",
+        "control",
+        "is_active",
+        "source",
+        "removed_by_hand",
+        "changed_by",
+        "changed_at",
+    )
+    list_select_related = ("case", "control", "changed_by")
+    list_filter = ("is_active", "source", "removed_by_hand", "control__framework")
+    search_fields = ("control__ref_id", "control__title", "rationale")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CaseControlMapping]:
+        return super().get_queryset(request).filter(case__in=case_list(user=request.user))
+
+
 @admin.register(CaseTransition)
 class CaseTransitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("at", "case_link", "name", "source_state", "target_state", "actor", "reason")
@@ -599,3 +637,42 @@ class CaseTransitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CaseTransition]:
         return super().get_queryset(request).filter(case__in=case_list(user=request.user))
+
+
+# --- Mapping rules: data, edited here through the services; retired, never deleted ------------------------
+
+
+class MappingRuleForm(forms.ModelForm):
+    class Meta:
+        model = MappingRule
+        fields = ("case_kind", "condition", "control", "rationale", "is_active")
+
+
+@admin.register(MappingRule)
+class MappingRuleAdmin(HistoryAdmin):
+    form = MappingRuleForm
+    list_display = ("applies_to", "condition", "control", "is_active")
+    list_select_related = ("control",)
+    list_filter = ("is_active", "case_kind", "condition", "control__framework")
+    search_fields = ("control__ref_id", "control__title", "rationale")
+    autocomplete_fields = ("control",)
+    show_full_result_count = False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Mappings and their history name the rule: untick "active" to retire it.
+        return False
+
+    @admin.display(description="Case kind", ordering="case_kind")
+    def applies_to(self, rule: MappingRule) -> str:
+        return rule.get_case_kind_display() if rule.case_kind else "Any kind"
+
+    def save_model(self, request: HttpRequest, obj: MappingRule, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            mapping_rule_update(
+                actor=request.user,
+                rule_id=obj.pk,
+                changes={name: form.cleaned_data[name] for name in form.changed_data},
+            )
+            return
+        created = mapping_rule_create(actor=request.user, **form.cleaned_data)
+        obj.pk = created.pk

@@ -101,6 +101,22 @@ class AttackPathStepForm(forms.Form):
     remediation_team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False)
 
 
+class MapControlForm(forms.Form):
+    control = forms.ModelChoiceField(queryset=Control.objects.select_related("framework"))
+    rationale = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why this case falls under the control; recorded in the history and shown in reports.",
+    )
+
+
+class UnmapControlForm(forms.Form):
+    control = forms.ModelChoiceField(queryset=Control.objects.select_related("framework"))
+    rationale = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why this case does not fall under the control; the rules will not map it again.",
+    )
+
+
 class RouteStepForm(forms.Form):
     step = forms.IntegerField(widget=forms.HiddenInput)
     kind = forms.ChoiceField(choices=ActionKind.choices, initial=ActionKind.OTHER)

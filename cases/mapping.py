@@ -6,8 +6,10 @@ exists between NIST CSF 2.0, the OWASP NHI Top 10 and the NIST AI RMF.
 """
 
 import json
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -133,10 +135,85 @@ def case_mapping_remove(*, actor: Actor, case_id: int, control_id: int, rational
     return mapping
 
 
+MAPPING_RULE_EDITABLE_FIELDS = frozenset({"case_kind", "condition", "control", "rationale", "is_active"})
+
+
+def _save_rule(rule: MappingRule, *, actor: User | None, reason: str) -> None:
+    rule.rationale = rule.rationale.strip()
+    rule.full_clean()
+    rule._history_user = actor  # type: ignore[attr-defined]
+    rule._change_reason = reason  # type: ignore[attr-defined]
+    rule.save()
+
+
+@transaction.atomic
+def mapping_rule_create(
+    *,
+    actor: Actor,
+    case_kind: str,
+    condition: str,
+    control: Control,
+    rationale: str,
+    is_active: bool = True,
+) -> MappingRule:
+    """A new rule; it applies to cases opened, or whose kind, links or origin change, from now on."""
+    user = require_permission(actor, "cases.add_mappingrule", to="add mapping rules")
+    rule = MappingRule(
+        case_kind=case_kind, condition=condition, control=control, rationale=rationale, is_active=is_active
+    )
+    _save_rule(rule, actor=user, reason="created")
+    return rule
+
+
+@transaction.atomic
+def mapping_rule_update(
+    *, actor: Actor, rule_id: int, changes: Mapping[str, Any], reason: str = ""
+) -> MappingRule:
+    """Edit a rule, or retire it with `is_active=False`: rules are never deleted, mappings and history name
+    them. Cases already mapped keep their mappings until their kind, links or origin change."""
+    user = require_permission(actor, "cases.change_mappingrule", to="change mapping rules")
+    unknown = sorted(set(changes) - MAPPING_RULE_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, "This field of a mapping rule cannot be edited."))
+    rule = MappingRule.objects.select_for_update().filter(pk=rule_id).first()
+    if rule is None:
+        raise ValidationError({"rule": f"No mapping rule with id {rule_id}."})
+    changed = [name for name, value in changes.items() if getattr(rule, name) != value]
+    if not changed:
+        return rule
+    for name in changed:
+        setattr(rule, name, changes[name])
+    _save_rule(rule, actor=user, reason=reason or f"edited {', '.join(changed)}")
+    return rule
+
+
+_RULE_FIELDS = ("case_kind", "condition", "framework", "control", "rationale")
+
+
+def _rule_entries(path: Path) -> list[dict[str, Any]]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValidationError(f"{path.name}: not valid JSON (line {error.lineno}: {error.msg}).") from None
+    if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
+        raise ValidationError(f"{path.name} must be a JSON object with a list called 'rules'.")
+    entries: list[dict[str, Any]] = document["rules"]
+    for position, entry in enumerate(entries):
+        where = f"{path.name}: rules[{position}]"
+        if not isinstance(entry, dict):
+            raise ValidationError(f"{where} must be a JSON object.")
+        missing = [name for name in _RULE_FIELDS if name not in entry]
+        if missing:
+            raise ValidationError(f"{where} lacks field(s): {', '.join(missing)}.")
+        if not isinstance(entry["rationale"], str) or not entry["rationale"].strip():
+            raise ValidationError(f"{where}: the rationale must be a non-empty string.")
+    return entries
+
+
 @transaction.atomic
 def mapping_rules_load(*, path: Path = DEFAULT_RULES) -> int:
     """Create the shipped rules that are missing; rules already present (and edited in the admin) stay."""
-    entries = json.loads(path.read_text(encoding="utf-8"))["rules"]
+    entries = _rule_entries(path)
     controls = {
         (control.framework.key, control.ref_id): control
         for control in Control.objects.select_related("framework")
@@ -153,11 +230,16 @@ def mapping_rules_load(*, path: Path = DEFAULT_RULES) -> int:
             raise ValidationError(f"{where}: unknown case kind {entry['case_kind']!r}.")
         if entry["condition"] not in MappingCondition.values:
             raise ValidationError(f"{where}: unknown condition {entry['condition']!r}.")
-        _, was_created = MappingRule.objects.get_or_create(
+        if MappingRule.objects.filter(
+            case_kind=entry["case_kind"], condition=entry["condition"], control=control
+        ).exists():
+            continue
+        rule = MappingRule(
             case_kind=entry["case_kind"],
             condition=entry["condition"],
             control=control,
-            defaults={"rationale": entry["rationale"]},
+            rationale=entry["rationale"],
         )
-        created += was_created
+        _save_rule(rule, actor=None, reason=f"loaded from {path.name}")
+        created += 1
     return created

@@ -586,3 +586,44 @@ class CaseControlMapping(models.Model):
 
     def __str__(self) -> str:
         return f"Case #{self.case_id} → {self.control.ref_id}"
+
+
+class ReportFormat(models.TextChoices):
+    HTML = "html", "Printable page (HTML)"
+    CSV = "csv", "CSV"
+    JSON = "json", "JSON"
+    PDF = "pdf", "PDF"
+    OSCAL = "oscal", "OSCAL Assessment Results (JSON)"
+
+
+class ReportSnapshot(models.Model):
+    """A report exactly as it was shown: its parameters, who asked, when, and its bytes with their sha256.
+
+    Written once by `cases.reports.services.report_snapshot_create`; never changed or deleted.
+    """
+
+    framework_key = models.CharField(max_length=60)
+    format = models.CharField(max_length=8, choices=ReportFormat.choices)
+    since = models.DateField(null=True, blank=True)
+    until = models.DateField(null=True, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the stored content, hex.")
+    content = models.BinaryField()
+    content_type = models.CharField(max_length=100)
+    filename = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = (models.Index(fields=("framework_key", "created_at"), name="snapshot_framework_created"),)
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.sha256[:12]})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError("A report snapshot is read-only once stored.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise ValueError("A report snapshot is read-only: it cannot be deleted.")

@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 
 from cases import forms as case_forms
-from cases import services
+from cases import mapping, services
 from cases.models import (
     OPEN_STATES,
     SETTLED_STATES,
@@ -185,6 +185,24 @@ ACTIONS: tuple[CaseAction, ...] = (
         states=OPEN_STATES,
     ),
     CaseAction(
+        name="map_control",
+        label="Map to control",
+        form_class=case_forms.MapControlForm,
+        perform=lambda case, actor, data: mapping.case_mapping_add(
+            actor=actor, case_id=case.pk, control_id=data["control"].pk, rationale=data["rationale"]
+        ),
+        permission="cases.map_case",
+    ),
+    CaseAction(
+        name="unmap_control",
+        label="Remove control mapping",
+        form_class=case_forms.UnmapControlForm,
+        perform=lambda case, actor, data: mapping.case_mapping_remove(
+            actor=actor, case_id=case.pk, control_id=data["control"].pk, rationale=data["rationale"]
+        ),
+        permission="cases.map_case",
+    ),
+    CaseAction(
         name="comment",
         label="Comment",
         form_class=case_forms.CommentForm,
@@ -210,6 +228,8 @@ def _blocked_by(case: Case, action: CaseAction) -> tuple[str, ...]:
         and case.approvals.filter(kind=ApprovalKind.RISK_ACCEPTANCE, status=ApprovalStatus.PENDING).exists()
     ):
         return ("A risk-acceptance request is already pending.",)
+    if action.name == "unmap_control" and not case.control_mappings.filter(is_active=True).exists():
+        return ("No control is mapped to this case.",)
     if action.transition is None:
         return ()
     return tuple(

@@ -48,6 +48,9 @@ ROLES = (
             "cases.add_comment",
             "cases.add_attackpathstep",
             "cases.map_case",
+            "cases.add_reportsnapshot",
+            "cases.add_mappingrule",
+            "cases.change_mappingrule",
             "nhi_inventory.add_team",
             "nhi_inventory.change_team",
             "nhi_inventory.add_nonhumanidentity",
@@ -61,9 +64,20 @@ ROLES = (
     Role(
         name=APPROVER,
         view_all_domain_models=True,
-        permissions=(*_VIEW_EVERYTHING, "cases.decide_approval", "cases.close_case", "cases.add_comment"),
+        permissions=(
+            *_VIEW_EVERYTHING,
+            "cases.decide_approval",
+            "cases.close_case",
+            "cases.add_comment",
+            "cases.add_reportsnapshot",
+        ),
     ),
-    Role(name=AUDITOR, view_all_domain_models=True, permissions=_VIEW_EVERYTHING),
+    # Saving a report snapshot is how auditors keep exactly what was shown.
+    Role(
+        name=AUDITOR,
+        view_all_domain_models=True,
+        permissions=(*_VIEW_EVERYTHING, "cases.add_reportsnapshot"),
+    ),
     Role(
         name=OWNER,
         view_all_domain_models=False,
@@ -75,6 +89,7 @@ ROLES = (
             "cases.view_comment",
             "cases.view_attackpathstep",
             "cases.view_caseidentity",
+            "cases.view_casecontrolmapping",
             "cases.add_evidence",
             "cases.change_actionitem",
             "cases.add_comment",

@@ -11,7 +11,9 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from cases import services as case_services
+from cases.mapping import mapping_rule_create
 from cases.models import ApprovalKind, Case, CaseKind, CaseState, CaseTransition, Severity
+from cases.reports.services import report_snapshot_create
 from frameworks.models import Control
 from frameworks.services import CATALOG_DIR, catalog_load
 from nhi_inventory import services as nhi_services
@@ -38,6 +40,13 @@ def admin_url(model: type[models.Model], view: str, *args: Any) -> str:
 def every_model_has_a_row(case_in_state, open_case, analyst, payments, payments_identity) -> None:
     """At least one row of every model registered in the admin, written through the services."""
     catalog_load(path=CATALOG_DIR / "owasp-nhi-top10-2025.json")
+    mapping_rule_create(  # before the case opens, so the case is mapped too
+        actor=analyst,
+        case_kind=CaseKind.SECRET_EXPOSURE,
+        condition="always",
+        control=Control.objects.get(ref_id="NHI2"),
+        rationale="A leaked secret lets anyone act as the identity.",
+    )
     case = case_in_state(CaseState.CLOSED, severity=Severity.HIGH)
     case_services.comment_add(actor=analyst, case_id=case.pk, body="Rotated and verified.")
     review = open_case(kind=CaseKind.ATTACK_PATH_REVIEW)
@@ -54,6 +63,9 @@ def every_model_has_a_row(case_in_state, open_case, analyst, payments, payments_
     nhi_services.team_member_add(actor=analyst, team_id=payments.pk, user=analyst)
     nhi_services.credential_register(
         actor=analyst, nhi_id=payments_identity.pk, credential_type=CredentialType.API_KEY, secret="x" * 40
+    )
+    report_snapshot_create(
+        actor=analyst, framework_key="owasp-nhi-top10-2025", fmt="csv", since=None, until=None
     )
 
 
