@@ -34,6 +34,7 @@ run: db
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: setup
+	@mkdir -p var
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
