@@ -2,8 +2,10 @@
 
 Seeds a dedicated database with bulk_create (benchmark data only: no history rows, no services): cases,
 their lifecycle transitions (some without a reason), evidence on about half, four-eyes approvals for severe
-closures, and 3 to 7 active control mappings per case across the three shipped frameworks. Then times
-alignment_report() for each framework (warm-up, then N runs) and exits 1 if any p50 misses the target.
+closures, and 3 to 7 active control mappings per case across the three shipped frameworks; then sets the
+per-case facts the services would have kept (has_evidence, traceable, closure_second_person_approved).
+Then times alignment_report() for each framework (warm-up, then N runs) and exits 1 if any p50 misses
+the target.
 
     .venv/bin/python bench/alignment_report.py --database-url sqlite:///var/bench-report.sqlite3
     .venv/bin/python bench/alignment_report.py --database-url postgres://postgres@127.0.0.1:5432/bench_report
@@ -104,7 +106,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 # --- Seeding -----------------------------------------------------------------------------------------------
 
 
-def seed(n_cases: int) -> dict[str, int]:  # noqa: PLR0915
+def seed(n_cases: int) -> dict[str, int]:  # noqa: PLR0912, PLR0915
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
     from django.core.management import call_command
@@ -255,10 +257,22 @@ def seed(n_cases: int) -> dict[str, int]:  # noqa: PLR0915
                     decided_at=at,
                 )
             )
-    bulk(CaseControlMapping, mappings)
+    bulk(CaseControlMapping, mappings)  # bulk_create fills each row's framework, category and function
     bulk(CaseTransition, transitions)
     bulk(Evidence, evidence)
     bulk(Approval, approvals)
+    # The per-case facts the services keep (Case.has_evidence, traceable, closure_second_person_approved).
+    facts = {
+        "has_evidence": sorted({item.case_id for item in evidence}),
+        "traceable": sorted({t.case_id for t in transitions if t.name != "open" and not t.reason}),
+        "closure_second_person_approved": sorted(
+            {a.case_id for a in approvals if a.status == "approved" and a.decided_by_id != a.requested_by_id}
+        ),
+    }
+    for name, ids in facts.items():
+        value = name != "traceable"  # traceable is the default; the careless cases lose it
+        for start in range(0, len(ids), 5000):
+            Case.objects.filter(pk__in=ids[start : start + 5000]).update(**{name: value})
     print(
         f"  {len(mappings):>8} mappings, {len(transitions)} transitions, {len(evidence)} evidence, "
         f"{len(approvals)} approvals  {time.perf_counter() - t0:6.1f} s",

@@ -1,52 +1,32 @@
 """The framework alignment report: control by control, what the organisation actually did.
 
-Every figure comes from aggregate queries over the active case-to-control mappings of one framework, for
-the cases identified (opened) in the period. The number of queries is fixed, whatever the number of cases:
+Every figure comes from the active case-to-control mappings of one framework, for the cases identified
+(opened) in the period, in a fixed number of queries whatever the number of cases: the framework's
+controls; one statement for the counts of every level; one for the medians of every level.
 
-the framework's controls; then per control, per category, per function and for the whole framework, one
-GROUP BY over (key, case state, the case's facts) that yields every count and the counts by state, and one
-median query (window functions over (key, case) groups: only the middle rows come back). Group and
-framework figures count each case once, however many of their controls it is mapped to.
+The per-case facts (evidence, traceability, second-person closure approval) are columns of the case, kept by
+the services; each mapping row carries its control's framework, category and function. So every level is a
+pass over an index of the mappings, in key order, joined to one case row per mapped case:
+
+- per control: the mapping rows themselves (a case is mapped to a control once);
+- per category, per function: the DISTINCT (key, case) pairs, so a case mapped to two controls of a
+  category counts once for it;
+- the framework: the mapped cases.
+
+Each pass adds up the case's facts (SUM of 0/1) grouped by key, the counts by state included. The medians
+rank the elapsed times of the same rows (verified cases only) with window functions over every level at
+once; only the middle rows come back.
 """
 
+import operator
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db import connections
-from django.db.models import (
-    BooleanField,
-    Count,
-    Exists,
-    ExpressionWrapper,
-    F,
-    FloatField,
-    Func,
-    IntegerField,
-    Max,
-    OuterRef,
-    Q,
-    QuerySet,
-    Value,
-    When,
-    Window,
-)
-from django.db.models import Case as DbCase
-from django.db.models.functions import RowNumber
+from django.db import connection
 from django.utils import timezone
 
-from cases.models import (
-    OPEN_STATES,
-    Approval,
-    ApprovalKind,
-    ApprovalStatus,
-    Case,
-    CaseControlMapping,
-    CaseState,
-    CaseTransition,
-    Evidence,
-    Severity,
-)
+from cases.models import OPEN_STATES, Case, CaseControlMapping, CaseState, Severity
 from frameworks.models import Control, ControlKind, Framework
 
 LEAF_KINDS = (ControlKind.SUBCATEGORY, ControlKind.RISK)
@@ -181,111 +161,16 @@ class AlignmentReport:
         }
 
 
-def _period_bounds(since: date | None, until: date | None, path: str = "case__") -> Q:
-    bounds = Q()
+def _period_sql(since: date | None, until: date | None) -> tuple[str, list[Any]]:
+    sql, params = "", []
     zone = timezone.get_current_timezone()
     if since is not None:
-        bounds &= Q(**{f"{path}created_at__gte": datetime.combine(since, time.min, tzinfo=zone)})
+        sql += " AND c.created_at >= %s"
+        params.append(datetime.combine(since, time.min, tzinfo=zone))
     if until is not None:
-        bounds &= Q(
-            **{f"{path}created_at__lt": datetime.combine(until + timedelta(days=1), time.min, tzinfo=zone)}
-        )
-    return bounds
-
-
-# The per-case facts, as boolean SQL expressions over a mapping row. Each membership test is an uncorrelated
-# `case_id IN (SELECT ...)`: both databases build the set once per query and probe it per row, where a
-# correlated EXISTS would run a subquery for every mapping row.
-FLAGS = ("has_evidence", "untraceable", "severe_closed", "second_person_approved", "overdue")
-
-
-def _flag_expressions(now: datetime, path: str) -> dict[str, ExpressionWrapper]:
-    """`path` leads from the queried model to the case: "case__" from a mapping row, "" from a case."""
-    case_id = "case_id" if path else "id"
-
-    def boolean(condition: Q) -> ExpressionWrapper:
-        return ExpressionWrapper(condition, output_field=BooleanField())
-
-    return {
-        "has_evidence": boolean(Q(**{f"{case_id}__in": Evidence.objects.values("case_id")})),
-        # Traceable: every transition after opening names who did it (enforced) and why.
-        "untraceable": boolean(
-            Q(
-                **{
-                    f"{case_id}__in": CaseTransition.objects.filter(reason="")
-                    .exclude(name="open")
-                    .values("case_id")
-                }
-            )
-        ),
-        "severe_closed": boolean(
-            Q(**{f"{path}severity__gte": Severity.HIGH, f"{path}state": CaseState.CLOSED})
-        ),
-        "second_person_approved": boolean(
-            Q(
-                **{
-                    f"{case_id}__in": Approval.objects.filter(
-                        kind=ApprovalKind.CLOSURE, status=ApprovalStatus.APPROVED, decided_by__isnull=False
-                    )
-                    .exclude(decided_by_id=F("requested_by_id"))
-                    .values("case_id")
-                }
-            )
-        ),
-        "overdue": boolean(Q(**{f"{path}state__in": OPEN_STATES, f"{path}due_at__lt": now})),
-    }
-
-
-def _mapping_rows(
-    framework: Framework, since: date | None, until: date | None
-) -> QuerySet[CaseControlMapping]:
-    return CaseControlMapping.objects.filter(is_active=True, control__framework=framework).filter(
-        _period_bounds(since, until)
-    )
-
-
-# The category and the function a mapping row counts under: a subcategory's parent and grandparent; a
-# category itself and its parent; a function itself. Risks (OWASP) have neither.
-CATEGORY_KEY = DbCase(
-    When(control__kind=ControlKind.SUBCATEGORY, then=F("control__parent_id")),
-    When(control__kind=ControlKind.CATEGORY, then=F("control_id")),
-    default=None,
-    output_field=IntegerField(),
-)
-FUNCTION_KEY = DbCase(
-    When(control__kind=ControlKind.SUBCATEGORY, then=F("control__parent__parent_id")),
-    When(control__kind=ControlKind.CATEGORY, then=F("control__parent_id")),
-    When(control__kind=ControlKind.FUNCTION, then=F("control_id")),
-    default=None,
-    output_field=IntegerField(),
-)
-
-
-def _tallies(
-    rows: QuerySet[Any], key: Any, now: datetime, *, distinct: bool, path: str = "case__"
-) -> dict[Any, tuple[dict[str, int], dict[str, int]]]:
-    """Figures and counts by state per key, from one GROUP BY over (key, state, the case's facts).
-
-    A case has one state and one set of facts, so it falls in exactly one group per key: adding up the
-    groups' distinct counts gives the distinct count per key.
-    """
-    grouped = (
-        rows.annotate(key=key, state_=F(f"{path}state"), **_flag_expressions(now, path))
-        .values_list("key", "state_", *FLAGS)
-        .annotate(n=Count("case_id" if path else "id", distinct=distinct))
-        .order_by()
-    )
-    found: dict[Any, tuple[dict[str, int], dict[str, int]]] = {}
-    for found_key, state, has_evidence, untraceable, severe_closed, approved, overdue, n in grouped:
-        counts, states = found.setdefault(found_key, (dict.fromkeys(COUNTED, 0), {}))
-        states[state] = states.get(state, 0) + n
-        counts["mapped_cases"] += n
-        counts["with_evidence"] += n if has_evidence else 0
-        counts["traceable"] += 0 if untraceable else n
-        counts["severe_closures"] += n if severe_closed else 0
-        counts["severe_closures_approved"] += n if severe_closed and approved else 0
-        counts["overdue_open"] += n if overdue else 0
-    return found
+        sql += " AND c.created_at < %s"
+        params.append(datetime.combine(until + timedelta(days=1), time.min, tzinfo=zone))
+    return sql, [connection.ops.adapt_datetimefield_value(value) for value in params]
 
 
 COUNTED = (
@@ -296,68 +181,134 @@ COUNTED = (
     "severe_closures_approved",
     "overdue_open",
 )
+STATES = tuple(CaseState.values)
+LEVELS = ("control", "category", "function", "framework")
 
 
-class Elapsed(Func):
-    """Seconds from the second timestamp to the first (later, earlier), in native SQL.
+class _Tally:
+    """Figures, counts by state and elapsed times (seconds) of one key's cases, as they are added up."""
 
-    Django's own timestamp subtraction calls a Python function per row on SQLite, which made the median
-    queries the slowest part of the report.
+    def __init__(self) -> None:
+        self.sums = [0] * (1 + len(FLAGS))
+        self.seconds: list[str] = []  # comma-separated, parsed once for the median
+
+    def add(self, sums: list[int], seconds: str | None) -> None:
+        self.sums = list(map(operator.add, self.sums, sums))
+        if seconds:
+            self.seconds.append(seconds)
+
+    def counts(self) -> dict[str, int]:
+        return dict(zip(COUNTED, self.sums[: len(COUNTED)], strict=True))
+
+    def by_state(self) -> dict[str, int]:
+        return {state: n for state, n in zip(STATES, self.sums[len(COUNTED) :], strict=True) if n}
+
+    def median_hours(self) -> float | None:
+        if not self.seconds:
+            return None
+        ordered = sorted(map(float, ",".join(self.seconds).split(",")))
+        middle = (len(ordered) - 1) // 2
+        values = ordered[middle : middle + 1 + (len(ordered) + 1) % 2]
+        return round(sum(values) / len(values) / 3600, 2)
+
+
+# What each mapped case adds to its keys, as 0/1 columns (COUNT(*) comes first): the figures, then the states.
+FLAGS = (
+    "c.has_evidence",
+    "c.traceable",
+    "{severe}",
+    "{severe} AND c.closure_second_person_approved",
+    "c.state IN ({open_states}) AND c.due_at < %s",
+    *(f"c.state = '{state}'" for state in CaseState.values),
+)
+
+
+def _tally_columns(now: datetime) -> tuple[str, list[Any]]:
+    """COUNT(*), the SUM of each flag, and the elapsed seconds of the verified cases joined by commas."""
+    severe = f"c.severity >= {int(Severity.HIGH)} AND c.state = '{CaseState.CLOSED}'"
+    open_states = ", ".join(f"'{state}'" for state in OPEN_STATES)
+    sums = [
+        f"SUM(CASE WHEN {flag.format(severe=severe, open_states=open_states)} THEN 1 ELSE 0 END)"
+        for flag in FLAGS
+    ]
+    if connection.vendor == "postgresql":
+        elapsed = "CAST(EXTRACT(EPOCH FROM (c.verified_at - c.created_at)) AS DOUBLE PRECISION)"
+        seconds = f"STRING_AGG(CAST({elapsed} AS TEXT), ',')"
+    else:
+        seconds = "GROUP_CONCAT((julianday(c.verified_at) - julianday(c.created_at)) * 86400.0)"
+    return ", ".join(["COUNT(*)", *sums, seconds]), [connection.ops.adapt_datetimefield_value(now)]
+
+
+def _bits(ids: list[int], column: str) -> list[tuple[str, list[int]]]:
+    """Masks of at most 60 keys each: SUM(DISTINCT bit) over a case's mapping rows ORs its keys' bits."""
+    chunks = [ids[start : start + 60] for start in range(0, len(ids), 60)] or [[]]
+    # PostgreSQL's BIT_OR needs no per-group sort; SQLite has no BIT_OR.
+    combine = "BIT_OR({})" if connection.vendor == "postgresql" else "SUM(DISTINCT {})"
+    masks = []
+    for chunk in chunks:
+        branches = " ".join(f"WHEN {key} THEN {1 << bit}" for bit, key in enumerate(chunk))
+        mask = combine.format(f"CASE m.{column} {branches} ELSE 0 END")
+        masks.append((mask if chunk else "0", chunk))
+    return masks
+
+
+def _tallies(
+    framework_id: int, period: tuple[str, list[Any]], now: datetime, controls: list[Control]
+) -> dict[str, dict[int, _Tally]]:
+    """Every figure of every level in two passes over the framework's active mappings.
+
+    Per control: the mapping rows in (control, case) order, each joined to its case, grouped by control.
+
+    Per category, per function and for the framework: the mapping rows in case order, folded into one row
+    per case with bit masks of its categories and functions (SUM(DISTINCT bit)), joined to the case and
+    grouped by the masks; each group's sums then go to every category and function of its masks. A case
+    counts once per key however many of the key's controls it is mapped to, and once for the framework.
     """
-
-    arity = 2
-    output_field = FloatField()
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(
-            compiler,
-            connection,
-            template="((julianday(%(expressions)s)) * 86400.0)",
-            arg_joiner=") - julianday(",
-            **extra,
+    mapping, case = CaseControlMapping._meta.db_table, Case._meta.db_table
+    where, period_params = period
+    columns, column_params = _tally_columns(now)
+    active = "m.framework_id = %s AND m.is_active = %s"
+    found: dict[str, dict[int, _Tally]] = {level: {} for level in LEVELS}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT m.control_id, {columns} FROM {mapping} m INNER JOIN {case} c ON c.id = m.case_id "
+            f"WHERE {active}{where} GROUP BY m.control_id",
+            [*column_params, framework_id, True, *period_params],
         )
+        for control_id, *sums, seconds in cursor.fetchall():
+            found["control"][control_id] = tally = _Tally()
+            tally.add(sums, seconds)
 
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(
-            compiler, connection, template="EXTRACT(EPOCH FROM (%(expressions)s))", arg_joiner=" - ", **extra
+        masks: list[tuple[str, str, list[int]]] = [
+            (level, *chunk)
+            for level, kind in (("category", ControlKind.CATEGORY), ("function", ControlKind.FUNCTION))
+            for chunk in _bits([control.pk for control in controls if control.kind == kind], f"{level}_id")
+        ]
+        names = [f"g{position}" for position in range(len(masks))]
+        folded = ", ".join(f"{sql} AS {name}" for (_, sql, _), name in zip(masks, names, strict=True))
+        cursor.execute(
+            f"SELECT {', '.join(f'x.{name}' for name in names)}, {columns} FROM ("
+            f"SELECT m.case_id, {folded} "
+            f"FROM {mapping} m WHERE {active} GROUP BY m.case_id) x "
+            f"INNER JOIN {case} c ON c.id = x.case_id WHERE 1 = 1{where} "
+            f"GROUP BY {', '.join(f'x.{name}' for name in names)}",
+            [*column_params, framework_id, True, *period_params],
         )
-
-
-def _medians(
-    rows: QuerySet[Any], key: Any, *, distinct: bool = True, path: str = "case__"
-) -> dict[Any, float]:
-    """Median hours from identified to verified per key, over distinct cases, reading back the middle rows.
-
-    Grouping by (key, case) first makes a case count once per key however many of the key's controls it
-    is mapped to; the window functions then run over the groups.
-    """
-    verified = rows.filter(**{f"{path}verified_at__isnull": False}).annotate(
-        key=key, the_case=F("case_id" if path else "id")
-    )
-    elapsed = Elapsed(f"{path}verified_at", f"{path}created_at")
-    per_case = (
-        verified.values("key", "the_case").annotate(duration=Max(elapsed)).order_by()
-        if distinct
-        else verified.annotate(duration=elapsed).values("key", "the_case", "duration").order_by()
-    )
-    partition: dict[str, Any] = {"partition_by": [F("key")]}
-    ranked = per_case.annotate(
-        position=Window(RowNumber(), order_by=[F("duration").asc(), F("the_case").asc()], **partition),
-        total=Window(Count("the_case"), **partition),
-    )
-    # Django 5.2 puts a filter's arithmetic on window functions into the GROUP BY of a grouped query (a SQL
-    # error), so the ranked groups are filtered in an outer SELECT written here.
-    sql, params = ranked.values_list("key", "duration", "position", "total").query.sql_with_params()
-    middle = (
-        f'SELECT ranked."key", ranked."duration" FROM ({sql}) ranked '
-        'WHERE ranked."position" IN ((ranked."total" + 1) / 2, (ranked."total" + 2) / 2)'
-    )
-    collected: dict[Any, list[float]] = {}
-    with connections[rows.db].cursor() as cursor:
-        cursor.execute(middle, params)
-        for found_key, seconds in cursor.fetchall():
-            collected.setdefault(found_key, []).append(float(seconds))
-    return {key: round(sum(values) / len(values) / 3600, 2) for key, values in collected.items()}
+        overall = found["framework"].setdefault(0, _Tally())
+        for row in cursor.fetchall():
+            values, sums, seconds = row[: len(masks)], list(row[len(masks) : -1]), row[-1]
+            overall.add(sums, seconds)
+            for (level, _, keys), mask in zip(masks, values, strict=True):
+                remaining, tallies = int(mask or 0), found[level]
+                while remaining:
+                    lowest = remaining & -remaining
+                    remaining ^= lowest
+                    key = keys[lowest.bit_length() - 1]
+                    target = tallies.get(key)
+                    if target is None:
+                        tallies[key] = target = _Tally()
+                    target.add(sums, seconds)
+    return found
 
 
 def alignment_report(
@@ -365,24 +316,14 @@ def alignment_report(
 ) -> AlignmentReport:
     framework = Framework.objects.get(key=framework_key)
     now = timezone.now()
-    controls = list(Control.objects.filter(framework=framework).select_related("parent").order_by("position"))
-    rows = _mapping_rows(framework, since, until)
+    controls = list(Control.objects.filter(framework=framework).order_by("position"))
+    tallies = _tallies(framework.pk, _period_sql(since, until), now, controls)
 
-    per_control = _tallies(rows, F("control_id"), now, distinct=False)
-    medians = _medians(rows, F("control_id"), distinct=False)  # a case is mapped to a control once
-    by_category = _tallies(rows, CATEGORY_KEY, now, distinct=True)
-    category_medians = _medians(rows, CATEGORY_KEY)
-    by_function = _tallies(rows, FUNCTION_KEY, now, distinct=True)
-    function_medians = _medians(rows, FUNCTION_KEY)
-    # The framework as a whole: each mapped case once, counted from the cases themselves (no DISTINCT).
-    mapped = Case.objects.filter(
-        _period_bounds(since, until, path=""),
-        Exists(rows.filter(case_id=OuterRef("pk")).values("pk")),
-    )
-    overall = _tallies(mapped, Value(framework.pk), now, distinct=False, path="").get(framework.pk, ({}, {}))[
-        0
-    ]
-    overall_median = _medians(mapped, Value(framework.pk), distinct=False, path="").get(framework.pk)
+    def figures(level: str, key: int) -> tuple[dict[str, Any], dict[str, int]]:
+        tally = tallies[level].get(key)
+        if tally is None or not tally.sums[0]:
+            return {}, {}
+        return {**tally.counts(), "median_hours_to_verified": tally.median_hours()}, tally.by_state()
 
     by_id = {control.pk: control for control in controls}
 
@@ -398,6 +339,7 @@ def alignment_report(
     control_rows = []
     for control in controls:
         category, function = ancestors(control)
+        counts, by_state = figures("control", control.pk)
         control_rows.append(
             ControlRow(
                 ref_id=control.ref_id,
@@ -406,11 +348,8 @@ def alignment_report(
                 statement=control.statement,
                 category=category.ref_id if category else None,
                 function=function.ref_id if function else None,
-                by_state=per_control.get(control.pk, ({}, {}))[1],
-                figures=Figures(
-                    **per_control.get(control.pk, ({}, {}))[0],
-                    median_hours_to_verified=medians.get(control.pk),
-                ),
+                by_state=by_state,
+                figures=Figures(**counts),
             )
         )
 
@@ -421,11 +360,6 @@ def alignment_report(
             continue
         attribute = "function" if control.kind == ControlKind.FUNCTION else "category"
         members = [row for row in leaves if getattr(row, attribute) == control.ref_id]
-        source, source_medians = (
-            (by_function, function_medians)
-            if control.kind == ControlKind.FUNCTION
-            else (by_category, category_medians)
-        )
         groups.append(
             GroupRow(
                 ref_id=control.ref_id,
@@ -433,10 +367,7 @@ def alignment_report(
                 title=control.title or control.statement[:80],
                 controls=len(members),
                 covered_controls=sum(1 for row in members if row.figures.mapped_cases),
-                figures=Figures(
-                    **source.get(control.pk, ({}, {}))[0],
-                    median_hours_to_verified=source_medians.get(control.pk),
-                ),
+                figures=Figures(**figures(attribute, control.pk)[0]),
             )
         )
     summary = GroupRow(
@@ -445,7 +376,7 @@ def alignment_report(
         title=f"{framework.name} {framework.version}",
         controls=len(leaves),
         covered_controls=sum(1 for row in leaves if row.figures.mapped_cases),
-        figures=Figures(**overall, median_hours_to_verified=overall_median),
+        figures=Figures(**figures("framework", 0)[0]),
     )
     return AlignmentReport(
         framework_key=framework.key,

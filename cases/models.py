@@ -10,7 +10,7 @@ from django.db.models import Q
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from simple_history.models import HistoricalRecords
 
-from frameworks.models import Control
+from frameworks.models import Control, ControlKind
 from nhi_inventory.models import NonHumanIdentity, Team
 
 if TYPE_CHECKING:
@@ -167,6 +167,10 @@ def risk_acceptance_approved(case: Case) -> bool:
     ).exists()
 
 
+# The guard under another name: inside Case, `has_evidence` is the field.
+_evidence_captured = has_evidence
+
+
 class Case(ConcurrentTransitionMixin, models.Model):
     title = models.CharField(max_length=200)
     summary = models.TextField(blank=True)
@@ -210,6 +214,23 @@ class Case(ConcurrentTransitionMixin, models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     verified_at = models.DateTimeField(null=True, blank=True, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Facts the alignment report counts, kept by the services in the same transaction as the rows they
+    # summarise (so the report reads one row per case instead of probing evidence, transitions, approvals).
+    has_evidence = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="At least one evidence item was captured (set by evidence_capture).",
+    )
+    traceable = models.BooleanField(
+        default=True,
+        editable=False,
+        help_text="Every transition after opening gave a reason (cleared for good otherwise).",
+    )
+    closure_second_person_approved = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="A closure approval was approved by a second person (cleared on reopen).",
+    )
     history = HistoricalRecords(excluded_fields=("updated_at",))
 
     class Meta:
@@ -279,7 +300,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=CaseState.IN_PROGRESS,
         target=CaseState.VERIFIED,
         permission="cases.verify_case",
-        conditions=[action_items_done, has_evidence],
+        conditions=[action_items_done, _evidence_captured],
     )
     def verify(self, *, at: Any) -> None:
         self.verified_at = at
@@ -559,8 +580,41 @@ class MappingSource(models.TextChoices):
     MANUAL = "manual", "Added by hand"
 
 
+def control_groups(control: Control) -> tuple[int | None, int | None]:
+    """The category and the function a case mapped to `control` counts under in the alignment report.
+
+    A subcategory's parent and grandparent; a category itself and its parent; a function itself; a risk
+    (OWASP) has neither.
+    """
+    if control.kind == ControlKind.SUBCATEGORY:
+        parent = control.parent
+        return control.parent_id, parent.parent_id if parent is not None else None
+    if control.kind == ControlKind.CATEGORY:
+        return control.pk, control.parent_id
+    if control.kind == ControlKind.FUNCTION:
+        return None, control.pk
+    return None, None
+
+
+class CaseControlMappingQuerySet(models.QuerySet["CaseControlMapping"]):
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[CaseControlMapping]:
+        """Fill the control's framework, category and function (save() does it for single rows)."""
+        objs = list(objs)
+        missing = {obj.control_id for obj in objs if obj.framework_id is None}
+        if missing:
+            controls = Control.objects.select_related("parent").in_bulk(missing)
+            for obj in objs:
+                if obj.framework_id is None:
+                    obj.fill_control_groups(controls[obj.control_id])
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class CaseControlMapping(models.Model):
-    """One case under one control. Rows are deactivated, never deleted, so every change stays in history."""
+    """One case under one control. Rows are deactivated, never deleted, so every change stays in history.
+
+    `framework`, `category` and `function` copy the control's place in its catalog (see `control_groups`)
+    when the row is saved or bulk-created, so the alignment report groups without walking the control tree.
+    """
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="control_mappings")
     control = models.ForeignKey(Control, on_delete=models.PROTECT, related_name="case_mappings")
@@ -574,18 +628,65 @@ class CaseControlMapping(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     changed_at = models.DateTimeField()
+    framework = models.ForeignKey(
+        "frameworks.Framework",
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        db_index=False,  # the report's indexes lead with it
+    )
+    category = models.ForeignKey(
+        Control,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        db_index=False,
+    )
+    function = models.ForeignKey(
+        Control,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        db_index=False,
+    )
     history = HistoricalRecords()
+
+    objects = CaseControlMappingQuerySet.as_manager()
 
     class Meta:
         ordering = ("case_id", "control_id")
         constraints = (
             models.UniqueConstraint(fields=("case", "control"), name="case_control_mapping_unique"),
         )
-        indexes = (models.Index(fields=("control", "is_active", "case"), name="mapping_control_active_case"),)
+        indexes = (
+            models.Index(fields=("control", "is_active", "case"), name="mapping_control_active_case"),
+            # The alignment report, index-only: per control in (control, case) order; per case.
+            models.Index(
+                fields=("framework", "is_active", "control", "case"), name="mapping_framework_control"
+            ),
+            models.Index(
+                fields=("framework", "is_active", "case", "category", "function"),
+                name="mapping_framework_case",
+            ),
+        )
         permissions = (("map_case", "Can add or remove a case's control mappings by hand"),)
 
     def __str__(self) -> str:
         return f"Case #{self.case_id} → {self.control.ref_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.framework_id is None or self._state.adding:
+            self.fill_control_groups(self.control)
+        super().save(*args, **kwargs)
+
+    def fill_control_groups(self, control: Control) -> None:
+        self.framework_id = control.framework_id
+        self.category_id, self.function_id = control_groups(control)
 
 
 class ReportFormat(models.TextChoices):

@@ -84,7 +84,18 @@ def _save_case(case: Case, *, actor: Actor, change_reason: str) -> None:
     case.save()
 
 
+def _set_case_facts(case: Case, **facts: bool) -> None:
+    """Keep the report's per-case facts (see Case.has_evidence) in step; no history row of their own."""
+    changed = {name: value for name, value in facts.items() if getattr(case, name) != value}
+    if changed:
+        for name, value in changed.items():
+            setattr(case, name, value)
+        Case.objects.filter(pk=case.pk).update(**changed)
+
+
 def _log_transition(case: Case, *, name: str, source: str, actor: User, reason: str) -> CaseTransition:
+    if name != "open" and not reason:
+        _set_case_facts(case, traceable=False)
     return CaseTransition.objects.create(
         case=case,
         name=name,
@@ -327,6 +338,7 @@ def case_reopen(*, case_id: int, actor: Actor, reason: str) -> Case:
         approval._history_user = actor  # type: ignore[attr-defined]
         approval._change_reason = "case reopened"  # type: ignore[attr-defined]
         approval.save()
+    _set_case_facts(case, closure_second_person_approved=False)
     return case
 
 
@@ -402,6 +414,8 @@ def approval_decide(*, actor: Actor, approval_id: int, approve: bool, note: str 
     approval.decision_note = note
     approval._history_user = actor  # type: ignore[attr-defined]
     approval.save()
+    if approve and approval.kind == ApprovalKind.CLOSURE and approval.requested_by_id != actor.pk:
+        _set_case_facts(case, closure_second_person_approved=True)
     if approve and approval.kind == ApprovalKind.RISK_ACCEPTANCE:
         _perform_transition(
             case_id=case.pk,
@@ -460,6 +474,7 @@ def evidence_capture(
     evidence.full_clean()
     evidence._history_user = actor  # type: ignore[attr-defined]
     evidence.save()
+    _set_case_facts(case, has_evidence=True)
     return evidence
 
 
