@@ -1,5 +1,7 @@
 """The fields each case action asks a person for; the services re-check everything they receive."""
 
+from typing import Any
+
 from django import forms
 from django.contrib.auth import get_user_model
 
@@ -109,12 +111,12 @@ class MapControlForm(forms.Form):
     )
 
 
-class UnmapControlForm(forms.Form):
-    control = forms.ModelChoiceField(queryset=Control.objects.select_related("framework"))
-    rationale = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Why this case does not fall under the control; the rules will not map it again.",
-    )
+class UnmapControlForm(MapControlForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields[
+            "rationale"
+        ].help_text = "Why this case does not fall under the control; the rules will not map it again."
 
 
 class RouteStepForm(forms.Form):
