@@ -1,4 +1,4 @@
-"""The four roles of the portal as Django groups, with exactly the permissions each needs.
+"""The roles of the portal as Django groups, with exactly the permissions each needs.
 
 Scoping (an owner sees only their teams' identities and cases) is done by the selectors; these
 permissions say what each role may do within what it can see.
@@ -6,7 +6,7 @@ permissions say what each role may do within what it can see.
 
 from dataclasses import dataclass
 
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
 from django.db.models import Q
 
@@ -14,8 +14,12 @@ ANALYST = "Compliance analyst"
 APPROVER = "Approver"
 AUDITOR = "Auditor"
 OWNER = "NHI owner"
+# The portal's own account: imports from the command line, and the case updates that follow an owner's
+# answer (owners answer for their identities; they do not get to open or move cases themselves).
+AUTOMATION = "Automation"
+AUTOMATION_USERNAME = "portal-automation"
 
-_DOMAIN_APPS = ("cases", "nhi_inventory", "frameworks")
+_DOMAIN_APPS = ("cases", "nhi_inventory", "frameworks", "findings")
 _VIEW_EVERYTHING = ("cases.view_all_cases", "nhi_inventory.view_all_identities")
 
 
@@ -57,6 +61,12 @@ ROLES = (
             "nhi_inventory.change_nonhumanidentity",
             "nhi_inventory.add_credential",
             "nhi_inventory.change_credential",
+            "findings.import_findings",
+            "findings.attribute_exposure",
+            "findings.add_attributionrule",
+            "findings.change_attributionrule",
+            "findings.add_promotionrule",
+            "findings.change_promotionrule",
             # The user autocompletes (identity owner, team lead and members) need read access to users.
             "auth.view_user",
         ),
@@ -99,6 +109,24 @@ ROLES = (
             "nhi_inventory.change_nonhumanidentity",
             "frameworks.view_framework",
             "frameworks.view_control",
+            "findings.view_exposure",
+            "findings.view_finding",
+            "findings.answer_exposure",
+        ),
+    ),
+    Role(
+        name=AUTOMATION,
+        view_all_domain_models=True,
+        permissions=(
+            *_VIEW_EVERYTHING,
+            "cases.add_case",
+            "cases.change_case",
+            "cases.confirm_case",
+            "cases.reopen_case",
+            "cases.add_comment",
+            "nhi_inventory.change_credential",
+            "findings.import_findings",
+            "findings.attribute_exposure",
         ),
     ),
 )
@@ -131,4 +159,18 @@ def roles_sync() -> dict[str, int]:
             )
         group.permissions.set(permissions)
         counts[role.name] = group.permissions.count()
+    automation_user()
     return counts
+
+
+def automation_user() -> User:
+    """The portal's own account, in the Automation group; it has no password and cannot sign in."""
+    user, created = User.objects.get_or_create(
+        username=AUTOMATION_USERNAME,
+        defaults={"first_name": "Portal", "last_name": "automation", "is_active": True},
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    user.groups.add(Group.objects.get(name=AUTOMATION))
+    return user

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "nhi_inventory",
     "frameworks",
     "cases",
+    "findings",
 ]
 
 MIDDLEWARE = [
@@ -133,7 +134,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+# Owners sign in on the plain page at /accounts/login/ (the admin keeps its own) and land on their list.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "findings:owner_list"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -191,6 +194,14 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on.")
 DEFAULT_FROM_EMAIL = env.text("DEFAULT_FROM_EMAIL", "nhi-portal@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Links in emails are absolute: the address people reach the portal at, without a trailing slash.
+PORTAL_BASE_URL = env.text("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+if not PORTAL_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        f"PORTAL_BASE_URL={PORTAL_BASE_URL!r} is not an http(s) URL (e.g. https://nhi.example.com)."
+    )
+# How long an emailed answer link stays valid, in seconds (it is also single-use).
+FINDINGS_ANSWER_LINK_MAX_AGE = env.integer("FINDINGS_ANSWER_LINK_MAX_AGE", 7 * 24 * 3600, minimum=60)
 
 # --- Production hardening ----------------------------------------------------------------------------------
 if PRODUCTION:

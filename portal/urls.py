@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from cases.reports.admin import alignment_report_view
@@ -19,6 +20,10 @@ urlpatterns = [
         name="cases_alignment_report",
     ),
     path("admin/", admin.site.urls),
+    # The plain sign-in for NHI owners (the admin keeps its own), and their page.
+    path("accounts/login/", auth_views.LoginView.as_view(template_name="findings/login.html"), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
+    path("owner/", include("findings.urls")),
 ]
 
 if settings.DEBUG:

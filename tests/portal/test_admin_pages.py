@@ -1,5 +1,6 @@
 """The admin as each persona sees it: which pages open, which buttons show, what a POST does."""
 
+import io
 from typing import Any
 
 import pytest
@@ -14,14 +15,16 @@ from cases import services as case_services
 from cases.mapping import mapping_rule_create
 from cases.models import ApprovalKind, Case, CaseKind, CaseState, CaseTransition, Severity
 from cases.reports.services import report_snapshot_create
+from findings.services import attribution_rule_create, findings_import
 from frameworks.models import Control
 from frameworks.services import CATALOG_DIR, catalog_load
 from nhi_inventory import services as nhi_services
 from nhi_inventory.models import Credential, CredentialType
 from portal import roles
 from tests.factories import UserFactory
+from tests.findings.reports import gitleaks_v8
 
-DOMAIN_APPS = ("cases", "nhi_inventory", "frameworks")
+DOMAIN_APPS = ("cases", "nhi_inventory", "frameworks", "findings")
 DOMAIN_MODELS = sorted(
     model._meta.label for model in admin.site._registry if model._meta.app_label in DOMAIN_APPS
 )
@@ -66,6 +69,13 @@ def every_model_has_a_row(case_in_state, open_case, analyst, payments, payments_
     )
     report_snapshot_create(
         actor=analyst, framework_key="owasp-nhi-top10-2025", fmt="csv", since=None, until=None
+    )
+    attribution_rule_create(actor=analyst, fields={"repository_pattern": "acme/*", "nhi": payments_identity})
+    findings_import(
+        actor=analyst,
+        report_format="gitleaks",
+        source="acme/payments",
+        stream=io.BytesIO(gitleaks_v8({"Secret": SECRET, "File": "deploy/prod.env"})),
     )
 
 

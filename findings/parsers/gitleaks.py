@@ -1,0 +1,87 @@
+"""gitleaks JSON reports (`gitleaks detect --report-format json`): an array of findings, or `null` when none.
+
+Two field sets exist and are told apart per item, since merged reports mix them:
+- v8: RuleID, Secret, Match, File, StartLine, Commit, Date, Link, ...: `Secret` is the secret (the rule's
+  secret group), `Match` the whole matched text, kept as context.
+- v7: rule, offender, line, lineNumber, file, commit, repo, date, leakURL: v7 has no separate secret,
+  `offender` is the rule's match (e.g. `GITHUB_TOKEN="c77e…"`) and is passed on verbatim, `line` is context.
+"""
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from findings.parsers import fields
+from findings.parsers.base import Entry, Location, ReportFormatError, ScannedSecret, Skipped
+from findings.parsers.fields import JSONObject
+from findings.parsers.json_stream import iter_array_items
+
+SCANNER = "gitleaks"
+# `--redact` replaces the secret with this; `--redact=N` (N < 100) keeps a prefix and appends "...".
+_REDACTED = "REDACTED"
+_PARTLY_REDACTED_SUFFIX = "..."
+
+
+def parse(stream: BinaryIO) -> Iterator[Entry]:
+    for index, item in iter_array_items(stream, report="gitleaks report", item="finding", allow_null=True):
+        position = f"finding {index}"
+        finding = fields.as_object(item, position)
+        if "RuleID" in finding:
+            yield _v8(finding, position)
+        elif "rule" in finding or "offender" in finding:
+            yield _v7(finding, position)
+        else:
+            raise ReportFormatError(f"{position}: not a gitleaks finding (no 'RuleID' or 'rule' field)")
+
+
+def _skip_reason(secret: str) -> str:
+    if not secret:
+        return "the finding has an empty secret"
+    if secret == _REDACTED:
+        return "the secret is redacted in the report"
+    if secret.endswith(_PARTLY_REDACTED_SUFFIX):
+        return "the secret is partly redacted in the report"
+    return ""
+
+
+def _v8(finding: JSONObject, position: str) -> Entry:
+    secret = fields.text(finding, "Secret", position, required=True)
+    if reason := _skip_reason(secret):
+        return Skipped(position=position, reason=reason)
+    return ScannedSecret(
+        position=position,
+        scanner=SCANNER,
+        detector=fields.text(finding, "RuleID", position, required=True),
+        location=Location(
+            path=fields.text(finding, "File", position, required=True),
+            line=fields.line_number(finding, "StartLine", position),
+            commit=fields.text(finding, "Commit", position),
+            url=fields.text(finding, "Link", position),
+        ),
+        secret=secret,
+        context=fields.text(finding, "Match", position),
+        found_at=fields.timestamp(finding, "Date", position),
+    )
+
+
+def _v7(finding: JSONObject, position: str) -> Entry:
+    secret = fields.text(finding, "offender", position, required=True)
+    if reason := _skip_reason(secret):
+        return Skipped(position=position, reason=reason)
+    repository = fields.text(finding, "repo", position)
+    if repository in ("", "."):  # "." only says gitleaks ran in the current directory
+        repository = fields.text(finding, "repoURL", position)
+    return ScannedSecret(
+        position=position,
+        scanner=SCANNER,
+        detector=fields.text(finding, "rule", position, required=True),
+        location=Location(
+            repository=repository,
+            path=fields.text(finding, "file", position, required=True),
+            line=fields.line_number(finding, "lineNumber", position),
+            commit=fields.text(finding, "commit", position),
+            url=fields.text(finding, "leakURL", position),
+        ),
+        secret=secret,
+        context=fields.text(finding, "line", position),
+        found_at=fields.timestamp(finding, "date", position),
+    )

@@ -1,0 +1,78 @@
+"""Reads of exposures and findings, scoped to what the user may see.
+
+Staff who see every identity see every exposure, the unattributed ones (the triage queue) included; an
+owner sees the exposures of the identities they own, personally or through a team, and nothing else.
+"""
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from findings.models import AWAITING_ANSWER, Exposure, ExposureState, Finding, ImportRun
+from nhi_inventory.models import NonHumanIdentity
+from nhi_inventory.selectors import identity_scope, sees_all_identities
+from portal.permissions import Actor
+
+
+def exposure_list(*, user: Actor) -> QuerySet[Exposure]:
+    exposures = Exposure.objects.all()
+    if not user.is_authenticated or not user.is_active:
+        return exposures.none()
+    if sees_all_identities(user):
+        return exposures
+    return exposures.filter(identity_scope(user, prefix="nhi__"))
+
+
+def exposure_is_visible(*, exposure: Exposure, user: Actor) -> bool:
+    return exposure_list(user=user).filter(pk=exposure.pk).exists()
+
+
+def exposures_awaiting_answer(*, user: Actor) -> QuerySet[Exposure]:
+    """An owner's to-do list: exposures of their identities still waiting for their word."""
+    return (
+        exposure_list(user=user)
+        .filter(state__in=AWAITING_ANSWER, nhi__isnull=False)
+        .select_related("nhi", "credential")
+        .order_by("-last_seen_at", "-id")
+    )
+
+
+def exposures_owned_awaiting_answer(*, user: Actor) -> QuerySet[Exposure]:
+    """The owner page's list: awaiting an answer, of identities the user owns (personally or via a team).
+
+    Narrower than `exposures_awaiting_answer` for staff who see everything: the owner page is their own
+    to-do list, not the triage queue of every team.
+    """
+    return (
+        exposures_awaiting_answer(user=user)
+        .filter(identity_scope(user, prefix="nhi__"))
+        .select_related("nhi__owner_team")
+    )
+
+
+def with_recent_locations(exposures: QuerySet[Exposure], *, limit: int) -> QuerySet[Exposure]:
+    """Attach `recent_findings`, the `limit` most recently seen locations of each, in one more query."""
+    recent = Finding.objects.order_by("-last_seen_at", "-id")
+    return exposures.prefetch_related(
+        Prefetch("findings", queryset=recent[:limit], to_attr="recent_findings")
+    )
+
+
+def exposure_is_answerable_by(*, exposure: Exposure, user: Actor) -> bool:
+    """Whether the user answers for this exposure at all (its state aside): `exposure_answer`'s own check."""
+    if not user.is_authenticated or exposure.nhi_id is None or not user.has_perm("findings.answer_exposure"):
+        return False
+    return NonHumanIdentity.objects.filter(identity_scope(user), pk=exposure.nhi_id).exists()
+
+
+def triage_queue(*, user: Actor) -> QuerySet[Exposure]:
+    """Exposures that belong to nobody yet, or whose owner said they are not theirs."""
+    return exposure_list(user=user).filter(Q(nhi__isnull=True) | Q(state=ExposureState.NOT_OURS))
+
+
+def finding_list(*, user: Actor) -> QuerySet[Finding]:
+    return Finding.objects.filter(exposure__in=exposure_list(user=user))
+
+
+def import_run_list(*, user: Actor) -> QuerySet[ImportRun]:
+    if not user.is_authenticated or not user.is_active or not sees_all_identities(user):
+        return ImportRun.objects.none()
+    return ImportRun.objects.all()
