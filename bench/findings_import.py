@@ -109,6 +109,7 @@ def child(database_url: str, report: Path, source: str) -> dict[str, Any]:
         "seconds": elapsed,
         "summary": run.summary,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "versions": versions(),  # here: the parent process never sets Django up
     }
 
 
@@ -210,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "database": database_label(args.database_url),
                     "findings": args.findings,
                     "distinct": args.distinct,
-                    "versions": versions(),
+                    "versions": results["first"]["versions"],
                     "results": results,
                     "misses": misses,
                 },

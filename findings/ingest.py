@@ -25,7 +25,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import F
 
-from findings.bulk import HistoryInserter, RowInserter, findings_at
+from findings.bulk import HistoryInserter, RowInserter, db_datetime, findings_at
 from findings.models import (
     Attribution,
     AttributionRule,
@@ -265,6 +265,7 @@ class BatchWriter:
         self.findings = RowInserter(Finding)
         self.finding_history = HistoryInserter(Finding)
         self.reason = f"found by import #{run.pk}"
+        self.now_db = db_datetime(now)
         self.known_exposures: dict[str, KnownExposure] = {}
         # Aliases are looked up only once some exposure is known by its detect-secrets hash alone.
         self.hashed_only_known = Exposure.objects.filter(
@@ -346,8 +347,8 @@ class BatchWriter:
                     "detector": item.detector,
                     "preview": item.preview,
                     "validity": item.validity,
-                    "first_seen_at": self.now,
-                    "last_seen_at": self.now,
+                    "first_seen_at": self.now_db,
+                    "last_seen_at": self.now_db,
                     "occurrences": 0,
                 }
                 first_place[item.fingerprint] = item
@@ -365,7 +366,7 @@ class BatchWriter:
             ).values_list("fingerprint", "pk"):
                 new[fingerprint]["id"] = ids[fingerprint] = pk
             self.exposure_history.insert(
-                list(new.values()), user_id=self.actor.pk, reason=self.reason, at=self.now
+                list(new.values()), user_id=self.actor.pk, reason=self.reason, at=self.now_db
             )
             self.outcome.new_exposures += len(new)
             if any(
@@ -465,11 +466,11 @@ class BatchWriter:
                 "commit": item.commit,
                 "url": item.url,
                 "context": item.context,
-                "first_seen_at": self.now,
-                "last_seen_at": self.now,
+                "first_seen_at": self.now_db,
+                "last_seen_at": self.now_db,
                 "occurrences": 1,
                 "resolved_at_source": item.resolved_at_source,
-                "resolved_at": item.resolved_at,
+                "resolved_at": db_datetime(item.resolved_at),
                 "source_state": item.source_state,
                 "first_import_id": self.run.pk,
                 "last_import_id": self.run.pk,
@@ -485,7 +486,7 @@ class BatchWriter:
             for pk, exposure_id, location_key, *_ in findings_at(set(new)):
                 new[(exposure_id, location_key)]["id"] = pk
             self.finding_history.insert(
-                list(new.values()), user_id=self.actor.pk, reason=self.reason, at=self.now
+                list(new.values()), user_id=self.actor.pk, reason=self.reason, at=self.now_db
             )
             self.outcome.created += len(new)
         self._bump(Finding, seen, last_import_id=self.run.pk)

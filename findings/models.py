@@ -280,9 +280,15 @@ class Finding(models.Model):
     resolved_at_source = models.BooleanField(default=False)
     resolved_at = models.DateTimeField(null=True, blank=True)
     source_state = models.CharField(max_length=80, blank=True)
-    # Unindexed: every re-import rewrites last_import, and nothing looks findings up by import.
-    first_import = models.ForeignKey(ImportRun, on_delete=models.PROTECT, related_name="+", db_index=False)
-    last_import = models.ForeignKey(ImportRun, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # No index and no database-level constraint: every re-import rewrites last_import on every finding it
+    # sees, and PostgreSQL would queue a foreign-key check for each (seconds per 100,000). Import rows are
+    # never deleted (PROTECT in the ORM, no delete in the admin), so the reference cannot dangle.
+    first_import = models.ForeignKey(
+        ImportRun, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    last_import = models.ForeignKey(
+        ImportRun, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
 
     history = HistoricalRecords(
         excluded_fields=["last_seen_at", "occurrences", "last_import"],

@@ -353,3 +353,15 @@ def test_the_same_secret_twice_at_one_place_in_a_report_is_one_finding(analyst: 
     run = run_import(analyst, gitleaks_v8(twice, twice))
     assert run.summary["created"] == 1
     assert Finding.objects.get().occurrences == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL table setting")
+def test_postgresql_leaves_room_in_each_page_for_reimport_updates() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class "
+            "WHERE relname IN ('findings_exposure', 'findings_finding')"
+        )
+        options = dict(cursor.fetchall())
+    assert options == {"findings_exposure": ["fillfactor=70"], "findings_finding": ["fillfactor=80"]}
