@@ -1,35 +1,36 @@
 """The framework alignment report: control by control, what the organisation actually did.
 
 Every figure comes from the active case-to-control mappings of one framework, for the cases identified
-(opened) in the period, in a fixed number of queries whatever the number of cases: the framework's
-controls; one statement for the counts of every level; one for the medians of every level.
+(opened) in the period, in a fixed number of queries whatever the number of cases: the framework; its
+controls; one statement over the cases; one over the mappings.
 
 The per-case facts (evidence, traceability, second-person closure approval) are columns of the case, kept by
-the services; each mapping row carries its control's framework, category and function. So every level is a
-pass over an index of the mappings, in key order, joined to one case row per mapped case:
+the services. Neither statement joins: joining every mapping row to its case was most of the report's time.
 
-- per control: the mapping rows themselves (a case is mapped to a control once);
-- per category, per function: the DISTINCT (key, case) pairs, so a case mapped to two controls of a
-  category counts once for it;
-- the framework: the mapped cases.
+- The cases: one scan of the period's cases returns each case's id with its *profile*, a small integer
+  packing its state and its 0/1 facts, and the elapsed seconds of the verified ones.
+- The mappings: the framework's active mappings, read off an index, return each control's case ids.
 
-Each pass adds up the case's facts (SUM of 0/1) grouped by key, the counts by state included. The medians
-rank the elapsed times of the same rows (verified cases only) with window functions over every level at
-once; only the middle rows come back.
+Python then adds it up per key: a control's cases are its ids (a case is mapped to a control once); a
+category's, a function's and the framework's cases are the union of their controls' ids, so a case mapped to
+two controls of a category counts once for it. A key's figures are its cases' profiles counted and
+multiplied out; its median is read off its verified cases ranked by elapsed time.
 """
 
-import operator
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection
 from django.utils import timezone
 
-from cases.models import OPEN_STATES, Case, CaseControlMapping, CaseState, Severity
+from cases.models import OPEN_STATES, Case, CaseControlMapping, CaseState, Severity, control_groups
 from frameworks.models import Control, ControlKind, Framework
 
 LEAF_KINDS = (ControlKind.SUBCATEGORY, ControlKind.RISK)
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -182,20 +183,37 @@ COUNTED = (
     "overdue_open",
 )
 STATES = tuple(CaseState.values)
-LEVELS = ("control", "category", "function", "framework")
+
+# A case's profile: the bits of what it adds to every key it counts under, its state's index above them.
+DUE_PASSED, APPROVED, TRACEABLE, EVIDENCE, SEVERE = (1 << bit for bit in range(5))
+STATE_SHIFT = 5
+# Bits of the largest profile, an unknown state (index len(STATES)) with every flag set: the cases statement
+# sends each case as id * 2**PROFILE_BITS + profile.
+PROFILE_BITS = (((len(STATES) + 1) << STATE_SHIFT) - 1).bit_length()
+
+
+def _contribution(profile: int) -> tuple[int, ...]:
+    """What a case of this profile adds to its keys: COUNTED, then one count per state."""
+    index = profile >> STATE_SHIFT
+    state = STATES[index] if index < len(STATES) else None
+    severe_closure = bool(profile & SEVERE) and state == CaseState.CLOSED
+    return (
+        1,
+        int(bool(profile & EVIDENCE)),
+        int(bool(profile & TRACEABLE)),
+        int(severe_closure),
+        int(severe_closure and bool(profile & APPROVED)),
+        int(bool(profile & DUE_PASSED) and state in OPEN_STATES),
+        *(int(state == other) for other in STATES),
+    )
 
 
 class _Tally:
-    """Figures, counts by state and elapsed times (seconds) of one key's cases, as they are added up."""
+    """Figures and counts by state of one key's cases, and the median of their elapsed times."""
 
-    def __init__(self) -> None:
-        self.sums = [0] * (1 + len(FLAGS))
-        self.seconds: list[str] = []  # comma-separated, parsed once for the median
-
-    def add(self, sums: list[int], seconds: str | None) -> None:
-        self.sums = list(map(operator.add, self.sums, sums))
-        if seconds:
-            self.seconds.append(seconds)
+    def __init__(self, sums: list[int], median_seconds: float | None) -> None:
+        self.sums = sums
+        self.median_seconds = median_seconds
 
     def counts(self) -> dict[str, int]:
         return dict(zip(COUNTED, self.sums[: len(COUNTED)], strict=True))
@@ -204,110 +222,163 @@ class _Tally:
         return {state: n for state, n in zip(STATES, self.sums[len(COUNTED) :], strict=True) if n}
 
     def median_hours(self) -> float | None:
-        if not self.seconds:
-            return None
-        ordered = sorted(map(float, ",".join(self.seconds).split(",")))
-        middle = (len(ordered) - 1) // 2
-        values = ordered[middle : middle + 1 + (len(ordered) + 1) % 2]
-        return round(sum(values) / len(values) / 3600, 2)
+        return None if self.median_seconds is None else round(self.median_seconds / 3600, 2)
 
 
-# What each mapped case adds to its keys, as 0/1 columns (COUNT(*) comes first): the figures, then the states.
-FLAGS = (
-    "c.has_evidence",
-    "c.traceable",
-    "{severe}",
-    "{severe} AND c.closure_second_person_approved",
-    "c.state IN ({open_states}) AND c.due_at < %s",
-    *(f"c.state = '{state}'" for state in CaseState.values),
-)
-
-
-def _tally_columns(now: datetime) -> tuple[str, list[Any]]:
-    """COUNT(*), the SUM of each flag, and the elapsed seconds of the verified cases joined by commas."""
-    severe = f"c.severity >= {int(Severity.HIGH)} AND c.state = '{CaseState.CLOSED}'"
-    open_states = ", ".join(f"'{state}'" for state in OPEN_STATES)
-    sums = [
-        f"SUM(CASE WHEN {flag.format(severe=severe, open_states=open_states)} THEN 1 ELSE 0 END)"
-        for flag in FLAGS
-    ]
+def _integers_sql(expression: str) -> str:
+    """An aggregate of integers that reaches Python cheaply: an array on PostgreSQL (psycopg parses it in
+    C), the numbers joined by commas on SQLite, which has no arrays."""
     if connection.vendor == "postgresql":
+        return f"ARRAY_AGG({expression})"
+    return f"GROUP_CONCAT({expression})"
+
+
+def _integers(aggregate: list[int] | str | None) -> list[int]:
+    """What _integers_sql sent, as a list (NULL when there was nothing to aggregate)."""
+    if isinstance(aggregate, str):
+        return list(map(int, aggregate.split(",")))
+    return aggregate or []
+
+
+def _lookup(pairs: Iterable[tuple[int, V]], count: int, top: int) -> Callable[[int], V | None]:
+    """The value of each of `count` ids, None for any other id up to `top`.
+
+    A list indexed by id when the ids are dense, as autoincrement keys are (several times faster than a
+    dict for the hundreds of thousands of look-ups of a report); a dict when they are not, so that a few
+    very large ids cannot make the list huge.
+    """
+    if top < 4 * count + 1024:
+        table: list[V | None] = [None] * (top + 1)
+        for case_id, value in pairs:
+            table[case_id] = value
+        return table.__getitem__
+    return dict(pairs).get
+
+
+def _case_facts(period: tuple[str, list[Any]], now: datetime) -> tuple[list[int], list[str]]:
+    """One scan of the period's cases, no join: each case's id and profile packed into one integer, and
+    "id,seconds" of each verified case (NULL, so left out, for the others), each pair written whole so
+    that the pairs cannot come apart.
+
+    The elapsed seconds are the expression, and the text, that the medians always came from.
+    """
+    where, period_params = period
+    if connection.vendor == "postgresql":
+        case_id = "CAST(c.id AS BIGINT)"
         elapsed = "CAST(EXTRACT(EPOCH FROM (c.verified_at - c.created_at)) AS DOUBLE PRECISION)"
-        seconds = f"STRING_AGG(CAST({elapsed} AS TEXT), ',')"
+        pair = f"CAST(c.id AS TEXT) || ',' || CAST({elapsed} AS TEXT)"
+        pairs = f"STRING_AGG({pair}, ',')"
     else:
-        seconds = "GROUP_CONCAT((julianday(c.verified_at) - julianday(c.created_at)) * 86400.0)"
-    return ", ".join(["COUNT(*)", *sums, seconds]), [connection.ops.adapt_datetimefield_value(now)]
+        case_id = "c.id"
+        elapsed = "(julianday(c.verified_at) - julianday(c.created_at)) * 86400.0"
+        pairs = f"GROUP_CONCAT(c.id || ',' || ({elapsed}))"
+    states = " ".join(f"WHEN '{state}' THEN {index}" for index, state in enumerate(STATES))
+    profile = (
+        f"(CASE c.state {states} ELSE {len(STATES)} END) * {1 << STATE_SHIFT}"
+        f" + CASE WHEN c.severity >= {int(Severity.HIGH)} THEN {SEVERE} ELSE 0 END"
+        f" + CASE WHEN c.has_evidence THEN {EVIDENCE} ELSE 0 END"
+        f" + CASE WHEN c.traceable THEN {TRACEABLE} ELSE 0 END"
+        f" + CASE WHEN c.closure_second_person_approved THEN {APPROVED} ELSE 0 END"
+        f" + CASE WHEN c.due_at < %s THEN {DUE_PASSED} ELSE 0 END"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_integers_sql(f'{case_id} * {1 << PROFILE_BITS} + {profile}')}, {pairs} "
+            f"FROM {Case._meta.db_table} c WHERE 1 = 1{where}",
+            [connection.ops.adapt_datetimefield_value(now), *period_params],
+        )
+        profiles, seconds = cursor.fetchone()
+    return _integers(profiles), seconds.split(",") if seconds else []
 
 
-def _bits(ids: list[int], column: str) -> list[tuple[str, list[int]]]:
-    """Masks of at most 60 keys each: SUM(DISTINCT bit) over a case's mapping rows ORs its keys' bits."""
-    chunks = [ids[start : start + 60] for start in range(0, len(ids), 60)] or [[]]
-    # PostgreSQL's BIT_OR needs no per-group sort; SQLite has no BIT_OR.
-    combine = "BIT_OR({})" if connection.vendor == "postgresql" else "SUM(DISTINCT {})"
-    masks = []
-    for chunk in chunks:
-        branches = " ".join(f"WHEN {key} THEN {1 << bit}" for bit, key in enumerate(chunk))
-        mask = combine.format(f"CASE m.{column} {branches} ELSE 0 END")
-        masks.append((mask if chunk else "0", chunk))
-    return masks
+def _mapped_cases(framework_id: int) -> dict[int, list[int]]:
+    """The ids of each control's cases: for each control of the framework, its active mappings read off the
+    (framework, is_active, control, case) index alone, one range per control (PostgreSQL would otherwise
+    scan every framework's mappings and hash this one's)."""
+    mappings = (
+        f"FROM {CaseControlMapping._meta.db_table} m "
+        "WHERE m.framework_id = %s AND m.is_active = %s AND m.control_id = c.id"
+    )
+    if connection.vendor == "postgresql":
+        case_ids = f"ARRAY(SELECT m.case_id {mappings})"
+    else:
+        case_ids = f"(SELECT GROUP_CONCAT(m.case_id) {mappings})"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.id, {case_ids} FROM {Control._meta.db_table} c WHERE c.framework_id = %s",
+            [framework_id, True, framework_id],
+        )
+        found = {control_id: _integers(ids) for control_id, ids in cursor.fetchall()}
+    return {control_id: ids for control_id, ids in found.items() if ids}
 
 
 def _tallies(
     framework_id: int, period: tuple[str, list[Any]], now: datetime, controls: list[Control]
 ) -> dict[str, dict[int, _Tally]]:
-    """Every figure of every level in two passes over the framework's active mappings.
+    """Every figure of every level from two statements that join nothing, added up in Python.
 
-    Per control: the mapping rows in (control, case) order, each joined to its case, grouped by control.
-
-    Per category, per function and for the framework: the mapping rows in case order, folded into one row
-    per case with bit masks of its categories and functions (SUM(DISTINCT bit)), joined to the case and
-    grouped by the masks; each group's sums then go to every category and function of its masks. A case
-    counts once per key however many of the key's controls it is mapped to, and once for the framework.
+    Joining each mapping row to its case (once per control, once more per case for the groups) was most
+    of the time of the report; so the cases are read once, each as a profile (see _contribution), and the
+    mappings once, as each control's case ids. A case is mapped to a control once, so a control's ids are
+    its cases; a category's, a function's and the framework's cases are the union (each case once) of
+    their controls' ids, a control counting under the category and function `control_groups` gives it, as
+    its mapping rows record. A key's figures are then its cases' profiles counted and multiplied out, and
+    its median is taken from its verified cases' elapsed times. Ids outside the period have no profile and
+    no elapsed time, so they do not count.
     """
-    mapping, case = CaseControlMapping._meta.db_table, Case._meta.db_table
-    where, period_params = period
-    columns, column_params = _tally_columns(now)
-    active = "m.framework_id = %s AND m.is_active = %s"
-    found: dict[str, dict[int, _Tally]] = {level: {} for level in LEVELS}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT m.control_id, {columns} FROM {mapping} m INNER JOIN {case} c ON c.id = m.case_id "
-            f"WHERE {active}{where} GROUP BY m.control_id",
-            [*column_params, framework_id, True, *period_params],
-        )
-        for control_id, *sums, seconds in cursor.fetchall():
-            found["control"][control_id] = tally = _Tally()
-            tally.add(sums, seconds)
+    packed, seconds = _case_facts(period, now)
+    verified = list(map(int, seconds[::2]))
+    elapsed = list(map(float, seconds[1::2]))
+    mapped = _mapped_cases(framework_id)
+    top = max([*map(max, mapped.values()), max(packed, default=0) >> PROFILE_BITS])
+    mask = (1 << PROFILE_BITS) - 1
+    profile_of = _lookup(((value >> PROFILE_BITS, value & mask) for value in packed), len(packed), top)
+    # The verified cases ranked by elapsed time, from 1 (so that a rank is never false): a key's median is
+    # then read off the sorted ranks of its cases, all in C (filter, map, sorted).
+    order = sorted(range(len(elapsed)), key=elapsed.__getitem__)
+    ranked = [elapsed[position] for position in order]
+    rank_of = _lookup(((verified[position], rank) for rank, position in enumerate(order, 1)), len(order), top)
+    contributions: dict[int, tuple[int, ...]] = {}
 
-        masks: list[tuple[str, str, list[int]]] = [
-            (level, *chunk)
-            for level, kind in (("category", ControlKind.CATEGORY), ("function", ControlKind.FUNCTION))
-            for chunk in _bits([control.pk for control in controls if control.kind == kind], f"{level}_id")
-        ]
-        names = [f"g{position}" for position in range(len(masks))]
-        folded = ", ".join(f"{sql} AS {name}" for (_, sql, _), name in zip(masks, names, strict=True))
-        cursor.execute(
-            f"SELECT {', '.join(f'x.{name}' for name in names)}, {columns} FROM ("
-            f"SELECT m.case_id, {folded} "
-            f"FROM {mapping} m WHERE {active} GROUP BY m.case_id) x "
-            f"INNER JOIN {case} c ON c.id = x.case_id WHERE 1 = 1{where} "
-            f"GROUP BY {', '.join(f'x.{name}' for name in names)}",
-            [*column_params, framework_id, True, *period_params],
+    def tally(ids: Collection[int], ranks: Collection[int]) -> _Tally:
+        """The figures of distinct case ids, and the median of the distinct ranks of the verified ones."""
+        sums = [0] * (len(COUNTED) + len(STATES))
+        for profile, n in Counter(map(profile_of, ids)).items():
+            if profile is None:
+                continue
+            if profile not in contributions:
+                contributions[profile] = _contribution(profile)
+            for position, flag in enumerate(contributions[profile]):
+                if flag:
+                    sums[position] += n
+        if not ranks:
+            return _Tally(sums, None)
+        ordered = sorted(ranks)
+        # The mean of the middle one or two, added up as before (sum() of the sorted values).
+        middle = (len(ordered) - 1) // 2
+        values = [ranked[rank - 1] for rank in ordered[middle : middle + 1 + (len(ordered) + 1) % 2]]
+        return _Tally(sums, sum(values) / len(values))
+
+    # Each control's ranks once; a group's are the union of its controls' (a rank is one case), which is
+    # half the work of ranking the group's cases again, since only the verified ones have a rank.
+    ranks = {control_id: list(filter(None, map(rank_of, ids))) for control_id, ids in mapped.items()}
+    found: dict[str, dict[int, _Tally]] = {
+        "control": {control_id: tally(ids, ranks[control_id]) for control_id, ids in mapped.items()},
+        "category": {},
+        "function": {},
+        "framework": {0: tally(set().union(*mapped.values()), set().union(*ranks.values()))},
+    }
+    members: dict[tuple[str, int], list[int]] = {}
+    for control in controls:
+        if control.pk in mapped:
+            for level, key in zip(("category", "function"), control_groups(control), strict=True):
+                if key is not None:
+                    members.setdefault((level, key), []).append(control.pk)
+    for (level, key), control_ids in members.items():
+        found[level][key] = tally(
+            set().union(*(mapped[control_id] for control_id in control_ids)),
+            set().union(*(ranks[control_id] for control_id in control_ids)),
         )
-        overall = found["framework"].setdefault(0, _Tally())
-        for row in cursor.fetchall():
-            values, sums, seconds = row[: len(masks)], list(row[len(masks) : -1]), row[-1]
-            overall.add(sums, seconds)
-            for (level, _, keys), mask in zip(masks, values, strict=True):
-                remaining, tallies = int(mask or 0), found[level]
-                while remaining:
-                    lowest = remaining & -remaining
-                    remaining ^= lowest
-                    key = keys[lowest.bit_length() - 1]
-                    target = tallies.get(key)
-                    if target is None:
-                        tallies[key] = target = _Tally()
-                    target.add(sums, seconds)
     return found
 
 
@@ -316,7 +387,8 @@ def alignment_report(
 ) -> AlignmentReport:
     framework = Framework.objects.get(key=framework_key)
     now = timezone.now()
-    controls = list(Control.objects.filter(framework=framework).order_by("position"))
+    # With their parents, for control_groups (a subcategory counts under its parent's parent too).
+    controls = list(Control.objects.filter(framework=framework).select_related("parent").order_by("position"))
     tallies = _tallies(framework.pk, _period_sql(since, until), now, controls)
 
     def figures(level: str, key: int) -> tuple[dict[str, Any], dict[str, int]]:

@@ -4,6 +4,9 @@ Idempotent: users, teams and identities are matched by name; a case is created o
 title exists. Secrets for demo credentials are random, used once for the fingerprint, and dropped.
 """
 
+import hashlib
+import io
+import json
 import random
 import secrets
 from dataclasses import dataclass, field
@@ -18,6 +21,8 @@ from django.utils import timezone
 from cases import services as case_services
 from cases.mapping import mapping_rules_load
 from cases.models import ActionKind, ActionStatus, ApprovalKind, Case, CaseKind, EvidenceKind, Severity
+from findings.models import ImportRun
+from findings.services import attribution_rule_create, findings_import
 from frameworks.models import Control
 from nhi_inventory import services as nhi_services
 from nhi_inventory.models import Criticality, Environment, NHIKind, NonHumanIdentity, PrivilegeLevel, Team
@@ -78,6 +83,7 @@ class SeedSummary:
     identities: int = 0
     credentials: int = 0
     cases: int = 0
+    findings: int = 0
     skipped_cases: list[str] = field(default_factory=list)
 
 
@@ -125,7 +131,63 @@ def seed_demo() -> SeedSummary:
 
     identities = _seed_identities(admin, teams, summary)
     _seed_cases(analyst, approver, teams, identities, summary)
+    _seed_findings(analyst, [nhi for nhi in identities if nhi.owner_team_id == teams["payments"].pk], summary)
     return summary
+
+
+def _demo_secret(label: str) -> str:
+    """A made-up secret, the same on every run (the import stores only its fingerprint anyway)."""
+    return "demo_" + hashlib.sha256(f"nhi-portal-demo:{label}".encode()).hexdigest()[:32]
+
+
+def _seed_findings(analyst: Any, payments_identities: list[NonHumanIdentity], summary: SeedSummary) -> None:
+    """A small gitleaks report: two secrets of a Payments identity (for the owner page), one of nobody's."""
+    if ImportRun.objects.exists() or not payments_identities:
+        return
+    attribution_rule_create(
+        actor=analyst,
+        fields={
+            "repository_pattern": "github.com/acme/payments-*",
+            "nhi": payments_identities[0],
+            "note": "The payments services deploy with this identity's keys.",
+        },
+    )
+    findings = [
+        ("github.com/acme/payments-service", "deploy/prod.env", 12, "aws-access-token", "aws-prod"),
+        ("github.com/acme/payments-service", "deploy/staging.env", 4, "aws-access-token", "aws-prod"),
+        ("github.com/acme/payments-webhooks", "src/settings.py", 88, "stripe-access-token", "stripe"),
+        ("github.com/acme/marketing-site", "config/analytics.js", 3, "generic-api-key", "analytics"),
+    ]
+    report = [
+        {
+            "Description": rule.replace("-", " "),
+            "StartLine": line,
+            "EndLine": line,
+            "StartColumn": 10,
+            "EndColumn": 50,
+            "Match": f"KEY={_demo_secret(label)}",
+            "Secret": _demo_secret(label),
+            "File": path,
+            "Commit": hashlib.sha1(f"{repository}:{path}".encode(), usedforsecurity=False).hexdigest(),
+            "Date": "2026-11-20T09:30:00Z",
+            "RuleID": rule,
+            "Link": f"https://{repository}/blob/main/{path}#L{line}",
+            "Tags": [],
+            "Fingerprint": f"{repository}:{path}:{line}",
+        }
+        for repository, path, line, rule, label in findings
+    ]
+    for repository in sorted({repository for repository, *_ in findings}):
+        run = findings_import(
+            actor=analyst,
+            report_format="gitleaks",
+            source=repository,
+            stream=io.BytesIO(
+                json.dumps([item for item in report if repository in str(item["Link"])]).encode()
+            ),
+            file_name="gitleaks-report.json",
+        )
+        summary.findings += int(run.summary["created"])
 
 
 def _seed_identities(admin: Any, teams: dict[str, Team], summary: SeedSummary) -> list[NonHumanIdentity]:

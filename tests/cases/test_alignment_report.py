@@ -361,3 +361,35 @@ def test_a_case_mapped_to_a_category_counts_for_the_category_and_its_function(ca
         False,
     )
     assert report["summary"]["mapped_cases"] == 1
+
+
+def test_a_case_with_a_far_larger_id_than_the_others_counts_like_any_other(catalogs, open_case):
+    """The report looks cases up by id; ids far apart (not autoincrement-dense) must change nothing."""
+    near = open_case(severity=Severity.HIGH)
+    (far,) = Case.objects.bulk_create(
+        [
+            Case(
+                pk=near.pk + 10**12,
+                title="imported",
+                kind=CaseKind.ALERT_TRIAGE,
+                severity=Severity.LOW,
+                state=CaseState.VERIFIED,
+                has_evidence=True,
+            )
+        ]
+    )
+    opened = timezone.now() - timedelta(days=2)
+    _timestamps(near, opened=opened, due=timezone.now() - timedelta(hours=1))
+    _timestamps(far, opened=opened, hours_to_verified=5)
+    _map(near, "RS.AN-03")
+    _map(far, "RS.AN-03", "RS.AN-06")
+
+    report = _report()
+    controls = {row["ref_id"]: row for row in report["controls"]}
+    groups = {row["ref_id"]: row for row in report["groups"]}
+
+    assert _figures(controls["RS.AN-03"]) == _expected(2, 1, 2, 0, 0, 1, 5.0)
+    assert controls["RS.AN-03"]["by_state"] == {"identified": 1, "verified": 1}
+    assert _figures(controls["RS.AN-06"]) == _expected(1, 1, 1, 0, 0, 0, 5.0)
+    assert _figures(groups["RS.AN"]) == _expected(2, 1, 2, 0, 0, 1, 5.0)
+    assert _figures(report["summary"]) == _expected(2, 1, 2, 0, 0, 1, 5.0)

@@ -16,7 +16,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo data: {summary.users} user(s), {summary.teams} team(s), "
             f"{summary.identities} identit(y/ies), {summary.credentials} credential(s), "
-            f"{summary.cases} case(s) created"
+            f"{summary.cases} case(s), {summary.findings} secrets finding(s) created"
             + (f"; {len(summary.skipped_cases)} case(s) already present" if summary.skipped_cases else "")
         )
         self.stdout.write("Demo logins (development only):")
