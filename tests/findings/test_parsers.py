@@ -219,14 +219,14 @@ def test_gitleaks_rejects_truncated_report_naming_the_position() -> None:
 def test_gitleaks_rejects_malformed_json_naming_the_line_and_the_last_good_finding() -> None:
     data = b'[\n{"RuleID": "x", "Secret": "' + PLANTED.encode() + b'", "File": "a"},\n{"RuleID": }\n]'
     message = rejection("gitleaks", data)
-    assert message == "the gitleaks report is not valid JSON between lines 1 and 4, after finding 1"
+    assert message == "the gitleaks report is not valid JSON at line 3, after finding 1"
 
 
 def test_gitleaks_rejects_invalid_utf8_without_echoing_it() -> None:
     data = b'[{"RuleID": "x", "Secret": "' + PLANTED.encode() + b'\xff", "File": "a"}]'
     assert (
         rejection("gitleaks", data)
-        == "the gitleaks report is not valid JSON at line 1, before finding 1 was read"
+        == "the gitleaks report is not valid UTF-8 (from line 1 on), before finding 1 was read"
     )
 
 
@@ -843,3 +843,30 @@ def test_every_parser_rejects_text_that_is_not_json_without_quoting_it(fmt: str)
 )
 def test_timestamps_of_every_scanner_parse_to_aware_datetimes(raw: str, expected: datetime | None) -> None:
     assert parse_timestamp(raw) == expected
+
+
+def test_gitleaks_reads_a_report_larger_than_one_chunk() -> None:
+    findings = [gitleaks_v8(File=f"deploy/service-{n}.env") for n in range(3000)]
+    data = json.dumps(findings, indent=2).encode()
+    assert len(data) > 1024 * 1024  # more than one chunk: an element is cut at the chunk's end
+    parsed = found(parse("gitleaks", data))
+    assert [entry.location.path for entry in parsed] == [f"deploy/service-{n}.env" for n in range(3000)]
+
+
+def test_gitleaks_names_the_exact_line_of_a_fault_far_into_a_large_report() -> None:
+    findings = [gitleaks_v8(File=f"deploy/service-{n}.env") for n in range(3000)]
+    data = json.dumps(findings, indent=1).encode()
+    broken_line = data.count(b"\n", 0, data.index(b"deploy/service-2500.env")) + 1
+    data = data.replace(b'"deploy/service-2500.env"', b'"deploy/service-2500.env" oops', 1)
+    assert (
+        rejection("gitleaks", data)
+        == f"the gitleaks report is not valid JSON at line {broken_line}, after finding 2500"
+    )
+
+
+def test_gitleaks_rejects_content_after_the_array() -> None:
+    data = dumps([gitleaks_v8()])
+    extra_line = data.count(b"\n") + 2
+    assert rejection("gitleaks", data + b"\n[]") == (
+        f"the gitleaks report has content after its JSON array, at line {extra_line}, after finding 1"
+    )
