@@ -10,6 +10,8 @@ from functools import lru_cache
 from findings.parsers.base import ReportFormatError
 
 JSONObject = dict[str, object]
+# The largest integer every database column here takes (PostgreSQL integer).
+MAX_INTEGER = 2**31 - 1
 
 # Go's time.Time.String() and git's date layout, as TruffleHog writes commit timestamps:
 # "2022-06-16 10:17:40 -0700 -0700", "2022-06-16 17:17:40 +0000 UTC", "2022-06-16 17:17:40 +0000".
@@ -37,6 +39,10 @@ def text(obj: JSONObject, key: str, position: str, *, label: str = "", required:
     """A string field; "" when absent or null unless `required`."""
     value = obj.get(key)
     if isinstance(value, str):
+        if not value.isascii():
+            _check_unicode(value, position, label or key)
+        elif "\x00" in value:
+            raise ReportFormatError(f"{position}: field '{label or key}' contains a NUL character")
         return value
     if value is None:
         if required:
@@ -45,12 +51,26 @@ def text(obj: JSONObject, key: str, position: str, *, label: str = "", required:
     raise _wrong_type(position, label or key, "a string")
 
 
+def _check_unicode(value: str, position: str, label: str) -> None:
+    """JSON can escape lone surrogates ("\\ud800") that no database text column or hash takes."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        failed = True
+    else:
+        failed = "\x00" in value
+    if failed:
+        raise ReportFormatError(f"{position}: field '{label}' is not valid text (a lone surrogate or NUL)")
+
+
 def integer(
     obj: JSONObject, key: str, position: str, *, label: str = "", required: bool = False
 ) -> int | None:
     value = obj.get(key)
     # bool is an int in Python, but `true` is never a line number
     if isinstance(value, int) and not isinstance(value, bool):
+        if not -MAX_INTEGER <= value <= MAX_INTEGER:
+            raise ReportFormatError(f"{position}: field '{label or key}' is out of range")
         return value
     if value is None:
         if required:

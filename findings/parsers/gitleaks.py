@@ -33,6 +33,18 @@ def parse(stream: BinaryIO) -> Iterator[Entry]:
             raise ReportFormatError(f"{position}: not a gitleaks finding (no 'RuleID' or 'rule' field)")
 
 
+PRIVATE_KEY_HEADER_ONLY = "gitleaks v7 reports only the header of a private key, not the key"
+
+
+def v7_header_only(offender: str) -> str:
+    """gitleaks v7's private-key rule matches only "-----BEGIN ... PRIVATE KEY-----": every key would
+    share that one "secret" (one exposure for all of them, across teams), so such findings are skipped."""
+    stripped = offender.strip()
+    if stripped.startswith("-----BEGIN") and stripped.endswith("-----") and len(stripped) < 80:
+        return PRIVATE_KEY_HEADER_ONLY
+    return ""
+
+
 def _skip_reason(secret: str) -> str:
     if not secret:
         return "the finding has an empty secret"
@@ -65,7 +77,7 @@ def _v8(finding: JSONObject, position: str) -> Entry:
 
 def _v7(finding: JSONObject, position: str) -> Entry:
     secret = fields.text(finding, "offender", position, required=True)
-    if reason := _skip_reason(secret):
+    if reason := _skip_reason(secret) or v7_header_only(secret):
         return Skipped(position=position, reason=reason)
     repository = fields.text(finding, "repo", position)
     if repository in ("", "."):  # "." only says gitleaks ran in the current directory

@@ -17,6 +17,7 @@ from typing import BinaryIO
 from findings.parsers import fields
 from findings.parsers.base import Entry, Location, ReportFormatError, ScannedSecret, Skipped
 from findings.parsers.fields import JSONObject
+from findings.parsers.gitleaks import v7_header_only
 from findings.parsers.json_stream import ValueBuilder, iter_object_events
 
 _REPORT = "SARIF log"
@@ -190,10 +191,8 @@ def _result(run: _Run, result: JSONObject, position: str) -> Entry:
         )
     else:
         return Skipped(position=position, reason="the SARIF result has no snippet holding the secret")
-    if secret == _REDACTED:
-        return Skipped(position=position, reason="the secret is redacted in the report")
-    if run.scanner == "gitleaks" and secret.endswith("..."):  # gitleaks --redact=N keeps a prefix
-        return Skipped(position=position, reason="the secret is partly redacted in the report")
+    if unusable := _unusable(secret, run.scanner):
+        return Skipped(position=position, reason=unusable)
     return ScannedSecret(
         position=position,
         scanner=run.scanner or "sarif",
@@ -203,6 +202,17 @@ def _result(run: _Run, result: JSONObject, position: str) -> Entry:
         context=context,
         found_at=found_at,
     )
+
+
+def _unusable(secret: str, scanner: str) -> str:
+    """Why the secret as reported is not the secret ("" when it is)."""
+    if secret == _REDACTED:
+        return "the secret is redacted in the report"
+    if header_only := v7_header_only(secret):
+        return header_only
+    if scanner == "gitleaks" and secret.endswith("..."):  # gitleaks --redact=N keeps a prefix
+        return "the secret is partly redacted in the report"
+    return ""
 
 
 def _first_region(result: JSONObject, position: str) -> tuple[JSONObject | None, JSONObject]:

@@ -15,6 +15,7 @@ import pytest
 
 from findings.parsers import PARSERS, Entry, Location, ReportFormatError, ScannedSecret, Skipped, json_stream
 from findings.parsers.fields import parse_timestamp
+from findings.parsers.gitleaks import PRIVATE_KEY_HEADER_ONLY
 
 SAMPLES = Path(__file__).parent / "samples"
 PDT = timezone(timedelta(hours=-7))
@@ -122,7 +123,7 @@ def jsonl(*objects: dict[str, Any]) -> bytes:
         ("trufflehog", "trufflehog__v3_git.json", 4, 4),
         ("detect-secrets", "detect_secrets__many_findings.json", 4, 3),
         ("detect-secrets", "detect_secrets__no_findings.json", 0, 0),
-        ("sarif", "sarif__gitleaks_7.5.0.sarif", 8, 8),
+        ("sarif", "sarif__gitleaks_7.5.0.sarif", 8, 6),
         ("secretlint", "secretlint__secretlint_many_vuln.json", 4, 4),
         ("github", "github_secrets_detection_report__github_secrets_detection_report_many_vul.json", 3, 3),
         ("github", "github_secrets_detection_report__github_secrets_detection_report_zero_vul.json", 0, 0),
@@ -500,7 +501,8 @@ def test_detect_secrets_rejects_truncated_baseline_naming_the_line() -> None:
 
 def test_sarif_gitleaks_v7_sample_takes_offender_and_rule_named_in_the_message() -> None:
     entries = found(parse_sample("sarif", "sarif__gitleaks_7.5.0.sarif"))
-    first, key, test_file = entries[0], entries[2], entries[4]
+    first = entries[0]
+    test_file = next(entry for entry in entries if entry.location.path.endswith("_parser.py"))
     assert first.position == "runs[0].results[0]"
     assert first.scanner == "gitleaks"
     assert first.detector == "AWS Access Key"
@@ -512,10 +514,49 @@ def test_sarif_gitleaks_v7_sample_takes_offender_and_rule_named_in_the_message()
         commit="6d127980966808f7413935678e079dcd7fedf9c2",
     )
     assert first.found_at == datetime(2021, 7, 15, 22, 0, 32, tzinfo=timezone(timedelta(hours=7)))
-    assert key.detector == "Asymmetric Private Key"
-    assert key.secret == "-----BEGIN OPENSSH PRIVATE KEY-----"
     assert test_file.location.path == "dojo/unittests/tools/test_gitlab_secret_detection_report_parser.py"
     assert test_file.location.line == 37
+
+
+def test_sarif_gitleaks_v7_skips_private_keys_reported_by_their_header_only() -> None:
+    # Every key would share the header as its "secret": one exposure for all keys, of every team.
+    skipped = [
+        entry for entry in parse_sample("sarif", "sarif__gitleaks_7.5.0.sarif") if isinstance(entry, Skipped)
+    ]
+    assert [entry.reason for entry in skipped] == [PRIVATE_KEY_HEADER_ONLY, PRIVATE_KEY_HEADER_ONLY]
+
+
+def test_gitleaks_v7_skips_a_private_key_reported_by_its_header_only() -> None:
+    finding = {
+        "rule": "Asymmetric Private Key",
+        "offender": "-----BEGIN OPENSSH PRIVATE KEY-----",
+        "file": "id",
+    }
+    assert parse("gitleaks", dumps([finding])) == [
+        Skipped(position="finding 1", reason=PRIVATE_KEY_HEADER_ONLY)
+    ]
+
+
+def test_a_text_field_with_a_lone_surrogate_is_refused_by_name() -> None:
+    data = b'[{"RuleID": "x", "Secret": "abc\\ud800def", "File": "a"}]'
+    assert rejection("gitleaks", data, secret="abc") == (
+        "finding 1: field 'Secret' is not valid text (a lone surrogate or NUL)"
+    )
+
+
+def test_a_text_field_with_a_nul_character_is_refused_by_name() -> None:
+    data = b'[{"RuleID": "x", "Secret": "s3cr3t-value", "File": "a\\u0000b"}]'
+    assert (
+        rejection("gitleaks", data, secret="s3cr3t-value")
+        == "finding 1: field 'File' contains a NUL character"
+    )
+
+
+def test_a_line_number_beyond_what_the_database_takes_is_refused_by_name() -> None:
+    data = b'[{"RuleID": "x", "Secret": "s3cr3t-value", "File": "a", "StartLine": 2147483648}]'
+    assert (
+        rejection("gitleaks", data, secret="s3cr3t-value") == "finding 1: field 'StartLine' is out of range"
+    )
 
 
 def sarif_log(*results: dict[str, Any], driver: str = "gitleaks", tool_first: bool = True) -> bytes:
