@@ -12,23 +12,94 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection
 from django.db.models import Model
 
-from findings.models import Finding
+from findings.models import Exposure, Finding
 
 Row = Mapping[str, Any]
 
 
-def _columns(model: type[Model]) -> list[tuple[str, str]]:
-    """(attname, column) of every concrete field but the auto primary key."""
+def _columns(model: type[Model], *, with_id: bool = False) -> list[tuple[str, str]]:
+    """(attname, column) of every concrete field but the auto primary key (unless the rows bring theirs)."""
     return [
         (field.attname, field.column)
         for field in model._meta.concrete_fields
-        if not (field.primary_key and field.get_internal_type() in ("AutoField", "BigAutoField"))
+        if with_id or not (field.primary_key and field.get_internal_type() in ("AutoField", "BigAutoField"))
     ]
+
+
+def next_ids(model: type[Model], count: int) -> Sequence[int]:
+    """`count` fresh primary keys for rows about to be inserted with them, so no query has to find the
+    inserted rows' ids again afterwards.
+
+    PostgreSQL: taken from the column's sequence (concurrent imports get distinct ones). SQLite: after
+    both the largest id ever used (AUTOINCREMENT's sqlite_sequence) and the largest id present; the import
+    holds SQLite's write lock from its first INSERT on, so nobody else can take them meanwhile.
+    """
+    if count <= 0:
+        return []
+    table = model._meta.db_table
+    pk_column = model._meta.pk.column
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [connection.ops.quote_name(table), pk_column, count],
+            )
+            return [row[0] for row in cursor.fetchall()]
+        quote = connection.ops.quote_name
+        cursor.execute(
+            f"SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0), "
+            f"COALESCE((SELECT max({quote(pk_column)}) FROM {quote(table)}), 0))",
+            [table],
+        )
+        last = cursor.fetchone()[0]
+    return range(last + 1, last + 1 + count)
+
+
+def add_to_counters(
+    model: type[Model], increments: Sequence[tuple[int, ...]], counters: Sequence[str], **values: Any
+) -> int:
+    """counter += n for each (pk, n, ...) row (one n per counter), and set `values` on the same rows.
+    Counters and values are named by their columns.
+
+    One UPDATE for all the rows on PostgreSQL (the increments as arrays; an UPDATE per distinct increment
+    costs a statement and a plan each), one prepared UPDATE run per row on SQLite (executemany).
+    """
+    if not increments:
+        return 0
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    pk_column = quote(model._meta.pk.column)
+    columns = [quote(name) for name in counters]
+    fixed = [(quote(name), value) for name, value in values.items()]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            assignments = [f"{column} = t.{column} + v.c{n}" for n, column in enumerate(columns)]
+            assignments += [f"{column} = %s" for column, _ in fixed]
+            arrays = ", ".join(["%s::bigint[]"] + ["%s::integer[]"] * len(columns))
+            names = ", ".join(["id"] + [f"c{n}" for n in range(len(columns))])
+            by_column = [list(column) for column in zip(*increments, strict=True)]
+            # "= ANY" as well as the join: joined to the arrays alone, PostgreSQL hashes the whole table
+            # (a sequential scan per batch); with it, it probes the primary key for each row.
+            cursor.execute(
+                f"UPDATE {table} AS t SET {', '.join(assignments)} "
+                f"FROM unnest({arrays}) AS v ({names}) "
+                f"WHERE t.{pk_column} = ANY(%s::bigint[]) AND t.{pk_column} = v.id",
+                [value for _, value in fixed] + by_column + [by_column[0]],
+            )
+        else:
+            assignments = [f"{column} = {column} + %s" for column in columns]
+            assignments += [f"{column} = %s" for column, _ in fixed]
+            tail = tuple(value for _, value in fixed)
+            cursor.executemany(
+                f"UPDATE {table} SET {', '.join(assignments)} WHERE {pk_column} = %s",
+                [(*row[1:], *tail, row[0]) for row in increments],
+            )
+    return len(increments)
 
 
 def db_datetime(value: datetime | None) -> Any:
@@ -39,9 +110,9 @@ def db_datetime(value: datetime | None) -> Any:
 class RowInserter:
     """INSERTs for one model, from rows of database-ready values; missing columns take the field default."""
 
-    def __init__(self, model: type[Model]) -> None:
+    def __init__(self, model: type[Model], *, with_id: bool = False) -> None:
         self.model = model
-        columns = _columns(model)
+        columns = _columns(model, with_id=with_id)
         fields = {field.attname: field for field in model._meta.concrete_fields}
         # get_default() is also right without a default: "" for strings, None for nullable fields.
         self.defaults = {attname: fields[attname].get_default() for attname, _ in columns}
@@ -122,3 +193,32 @@ def findings_at(places: set[tuple[int, str]]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def exposures_by(column: str, key_id: str, values: Iterable[str]) -> list[tuple[Any, ...]]:
+    """(id, fingerprint, sha1_fingerprint, state, validity, remediated_at) of the exposures under this key
+    whose `column` (fingerprint or sha1_fingerprint) is one of `values`.
+
+    PostgreSQL gets the values as one array parameter (= ANY): the ORM's IN list of 2,000 parameters
+    costs it more to build, send and plan than the index probes themselves.
+    """
+    values = list(values)
+    if not values:
+        return []
+    quote = connection.ops.quote_name
+    names = ("id", "fingerprint", "sha1_fingerprint", "state", "validity", "remediated_at")
+    columns = ", ".join(quote(name) for name in names)
+    where = f"{quote('fingerprint_key_id')} = %s AND {quote(column)} "
+    if connection.vendor == "postgresql":
+        where += "= ANY(%s::varchar[])"
+        params: list[Any] = [key_id, values]
+    else:
+        where += f"IN ({', '.join(['%s'] * len(values))})"
+        params = [key_id, *values]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {quote(Exposure._meta.db_table)} WHERE {where}", params)
+        rows = cursor.fetchall()
+    if connection.vendor != "postgresql":
+        convert = cast(Any, connection.ops).convert_datetimefield_value  # SQLite's: text to aware datetime
+        rows = [(*row[:5], None if row[5] is None else convert(row[5], None, connection)) for row in rows]
+    return rows

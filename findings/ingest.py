@@ -1,31 +1,48 @@
 """The import pipeline behind `findings_import`: scanner entries in, exposures and findings out, in batches.
 
-Each batch of parsed entries is reduced to what may be stored (fingerprints, previews, scrubbed context,
-normalised locations) before anything else happens: from `_sealed()` on, no raw secret is referenced.
-Then the batch costs a fixed number of queries: look up its exposures and findings, bulk-insert the new
-ones with their history rows, and bump the counters of the known ones with one UPDATE per distinct
-increment. Exposures that may need a case are collected for the promotion step at the end of the import.
-"""
+Two processes (`SealingPipeline`): a forked child reads and parses the report and reduces each batch of
+entries to what may be stored (fingerprints, previews, scrubbed context, normalised locations) with
+`seal()`; from `_sealed()` on, no raw secret is referenced, and only sealed batches leave the child.
+This process writes them (`BatchWriter`), a fixed number of queries a batch: look up its exposures and
+findings, bulk-insert the new ones with their history rows (ids taken beforehand, so nothing is looked up
+again), and add to the counters of the known findings in one statement. The exposures' counters are
+added up over the whole import and written once at its end (`finish()`). Exposures that may need a case
+are collected for the promotion step at the end of the import."""
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import functools
+import gc
 import hashlib
 import hmac
+import multiprocessing
+import os
 import re
+import signal
+import sys
+import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
-from typing import Any
+from multiprocessing.connection import Connection
+from typing import IO, Any, BinaryIO, NamedTuple, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import F
 
-from findings.bulk import HistoryInserter, RowInserter, db_datetime, findings_at
+from findings.bulk import (
+    HistoryInserter,
+    RowInserter,
+    add_to_counters,
+    db_datetime,
+    exposures_by,
+    findings_at,
+    next_ids,
+)
 from findings.models import (
     Attribution,
     AttributionRule,
@@ -35,49 +52,75 @@ from findings.models import (
     FingerprintScheme,
     ImportRun,
 )
-from findings.parsers import Entry, ScannedSecret, Skipped
+from findings.parsers import Entry, Parser, ReportFormatError, ScannedSecret, Skipped
 from nhi_inventory.fingerprints import redacted_preview
 from nhi_inventory.models import Credential
 
 BATCH_SIZE = 2000
+ALIAS_CACHE_LIMIT = 20_000  # fingerprint pairs the sealing remembers (about 6 MB)
+PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size; a sealed batch of 2,000 pickles to about 0.8 MB
+COUNTER_CHUNK = 10_000  # exposures' counter updates per statement at the end of an import
 CONTEXT_LENGTH = 300
 NO_SECRET = "no secret value in the entry"
-SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://([^@/]+@)?", re.IGNORECASE)
+SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://([^/?#]*@)?", re.IGNORECASE)
+USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/?#]*@", re.IGNORECASE)
+# A run of token characters long enough to be a key; masked in stored context when it has a digit (or,
+# long enough, both cases): identifiers and words are left readable.
+CREDENTIAL_SHAPED = re.compile(r"[A-Za-z0-9+/=_.~-]{16,}")
 SSH_REMOTE = re.compile(r"^[^@/:]+@([^/:]+):")
 
 
-@functools.lru_cache(maxsize=4)
-def _keyed(key: str) -> hmac.HMAC:
-    return hmac.new(key.encode(), digestmod=hashlib.sha256)
+def _hmac(value: str, key: bytes | None = None) -> str:
+    """HMAC-SHA256 under FINGERPRINT_KEY (`key`: its bytes, resolved once per batch by the caller).
+
+    hmac.digest() is OpenSSL's one-shot HMAC, in C: 200,000 of these an import.
+    """
+    if key is None:
+        key = settings.FINGERPRINT_KEY.encode()
+    return hmac.digest(key, value.encode(), "sha256").hex()
 
 
-def _hmac(value: str) -> str:
-    # Copying a keyed HMAC skips re-deriving the key pads: a third of the cost, 200,000 times an import.
-    keyed = _keyed(settings.FINGERPRINT_KEY).copy()
-    keyed.update(value.encode())
-    return keyed.hexdigest()
-
-
-def _sha1_fingerprint(sha1_hex: str) -> str:
-    return _hmac(f"sha1:{sha1_hex.lower()}")
+def _sha1_fingerprint(sha1_hex: str, key: bytes | None = None) -> str:
+    return _hmac(f"sha1:{sha1_hex.lower()}", key)
 
 
 def scrub(text: str, *, secret: str, preview: str) -> str:
-    """The text with every occurrence of the secret replaced by its preview, cut to the stored length."""
+    """The text with the secret replaced by its preview and anything else shaped like a credential masked,
+    cut to the stored length.
+
+    A scanner's context is often the whole line, and a line may hold more than one secret (two keys in
+    one .env line): the others are masked too, whether or not this report names them.
+    """
     if not text:
         return ""
-    scrubbed = text.replace(secret, f"[{preview}]") if secret else text
+    scrubbed = text.replace(secret, "\x00") if secret else text
+    scrubbed = CREDENTIAL_SHAPED.sub(_mask, scrubbed).replace("\x00", f"[{preview}]")
     return scrubbed[:CONTEXT_LENGTH]
 
 
-@dataclass(slots=True)  # not frozen: frozen dataclasses set each field through object.__setattr__
-class Sealed:
-    """A scanned secret reduced to what may be stored."""
+def _mask(match: re.Match[str]) -> str:
+    token = match.group()
+    digits = any(character.isdigit() for character in token)
+    mixed_case = len(token) >= 24 and token.lower() != token and token.upper() != token
+    return f"[masked, {len(token)} chars]" if digits or mixed_case else token
+
+
+def _without_credentials(url: str) -> str:
+    """A URL without its user-info part: CI remotes carry tokens there (https://x-access-token:...@)."""
+    return USERINFO.sub(r"\1", url)
+
+
+class Sealed(NamedTuple):
+    """A scanned secret reduced to what may be stored.
+
+    A tuple: batches of these cross from the sealing process to the writing one (pickled), and tuples
+    are the cheapest to pickle and build. Nothing in it is the secret or an unkeyed hash of it.
+    """
 
     fingerprint: str
     scheme: str
-    # SHA-1 of the secret (what detect-secrets records), kept in memory only to derive the alias below.
-    sha1_hex: str
+    # The keyed form of the secret's SHA-1, under which a detect-secrets report finds the same secret.
+    sha1_fingerprint: str
     detector: str
     preview: str
     validity: str
@@ -93,12 +136,6 @@ class Sealed:
     resolved_at_source: bool
     resolved_at: datetime | None
     source_state: str
-
-    def sha1_fingerprint(self) -> str:
-        """The keyed form of the SHA-1, under which a detect-secrets report finds the same secret."""
-        if self.scheme == FingerprintScheme.DETECT_SECRETS_SHA1:
-            return self.fingerprint
-        return _sha1_fingerprint(self.sha1_hex)
 
 
 def _location_key(repository: str, path: str, line: int | None, url: str) -> str:
@@ -117,22 +154,34 @@ def _repository(raw: str, *, source: str) -> str:
     return repository.removesuffix("/").removesuffix(".git")[:255]
 
 
-def _sealed(entry: ScannedSecret, *, source: str) -> Sealed | None:
+def _sealed(
+    entry: ScannedSecret, *, source: str, key: bytes, aliases: dict[str, str] | None = None
+) -> Sealed | None:
+    """`aliases`: the SHA-1 fingerprints of the secrets met so far, by fingerprint (both keyed): a
+    report names a secret many times, and its alias costs a SHA-1 and a second HMAC."""
     detector = entry.detector.strip()[:120] or entry.scanner
     location = entry.location
     repository = _repository(location.repository, source=source)
-    path, url = location.path.strip()[:1024], location.url.strip()[:1024]
+    path, url = location.path.strip()[:1024], _without_credentials(location.url.strip())[:1024]
     secret = entry.secret
     if secret:
-        fingerprint, scheme = _hmac(secret), FingerprintScheme.SECRET
-        sha1_hex = hashlib.sha1(secret.encode(), usedforsecurity=False).hexdigest()
+        fingerprint, scheme = _hmac(secret, key), FingerprintScheme.SECRET
+        sha1_fingerprint = aliases.get(fingerprint) if aliases is not None else None
+        if sha1_fingerprint is None:
+            sha1_hex = hashlib.sha1(secret.encode(), usedforsecurity=False).hexdigest()
+            sha1_fingerprint = _sha1_fingerprint(sha1_hex, key)
+            if aliases is not None:
+                aliases[fingerprint] = sha1_fingerprint
         preview = redacted_preview(secret, detector=detector[:80])
         context = scrub(entry.context, secret=secret, preview=preview)
         if secret in context:  # a secret longer than the stored context, cut in the middle, or re-encoded
             context = ""
+        if secret in path or secret in url:  # a secret used as a file name or in a link
+            path, url = path.replace(secret, f"[{preview}]"), url.replace(secret, f"[{preview}]")
     elif entry.scanner_sha1:
-        fingerprint, scheme = _sha1_fingerprint(entry.scanner_sha1), FingerprintScheme.DETECT_SECRETS_SHA1
-        sha1_hex = entry.scanner_sha1
+        fingerprint = _sha1_fingerprint(entry.scanner_sha1, key)
+        scheme = FingerprintScheme.DETECT_SECRETS_SHA1
+        sha1_fingerprint = fingerprint
         preview = f"{detector[:80]}:(only the scanner's hash is known)"
         context = ""  # without the secret there is no way to scrub it
     else:
@@ -140,7 +189,7 @@ def _sealed(entry: ScannedSecret, *, source: str) -> Sealed | None:
     return Sealed(
         fingerprint=fingerprint,
         scheme=scheme,
-        sha1_hex=sha1_hex,
+        sha1_fingerprint=sha1_fingerprint,
         detector=detector,
         preview=preview,
         validity=entry.validity,
@@ -235,6 +284,179 @@ def batches(entries: Iterator[Entry], size: int = BATCH_SIZE) -> Iterator[list[E
         yield batch
 
 
+class HashingReader:
+    """A binary stream that keeps the SHA-256 and size of what was read through it."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream, self.digest, self.size = stream, hashlib.sha256(), 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self.stream.readline(size)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+    def __iter__(self) -> HashingReader:
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+class SealedBatch(NamedTuple):
+    """A batch of entries as it leaves sealing: counts, skip reasons and the sealed secrets, no raw one."""
+
+    entries: int
+    skipped: dict[str, int]
+    sealed: list[Sealed]
+
+
+def seal(batch: list[Entry], *, source: str, aliases: dict[str, str] | None = None) -> SealedBatch:
+    """Reduce a batch of parsed entries to what may be stored; the raw entries are dropped by the caller."""
+    key = settings.FINGERPRINT_KEY.encode()
+    skipped: Counter[str] = Counter()
+    sealed: list[Sealed] = []
+    for entry in batch:
+        if isinstance(entry, Skipped):
+            skipped[entry.reason] += 1
+            continue
+        found = _sealed(entry, source=source, key=key, aliases=aliases)
+        if found is None:
+            skipped[NO_SECRET] += 1
+        else:
+            sealed.append(found)
+    return SealedBatch(len(batch), dict(skipped), sealed)
+
+
+_as_sealed = functools.partial(tuple.__new__, Sealed)  # a plain tuple back to a Sealed, in C
+
+
+class ReportDigest(NamedTuple):
+    sha256: str
+    size: int
+
+
+def _sealed_batches(parser: Parser, reader: HashingReader, source: str, size: int) -> Iterator[SealedBatch]:
+    aliases: dict[str, str] = {}
+    for batch in batches(iter(parser(cast(BinaryIO, reader))), size):
+        if len(aliases) > ALIAS_CACHE_LIMIT:
+            aliases.clear()
+        sealed = seal(batch, source=source, aliases=aliases)
+        del batch  # the raw secrets go with it
+        yield sealed
+
+
+def _seal_in_child(sender: Connection, parser: Parser, stream: IO[bytes], source: str, size: int) -> None:
+    """The pipeline's child: reads, parses and seals the report; only sealed batches leave it."""
+    try:
+        try:
+            reader = HashingReader(stream)
+            for sealed in _sealed_batches(parser, reader, source, size):
+                # Plain tuples: pickled in C, a third of the time named tuples take.
+                sender.send(("batch", (sealed.entries, sealed.skipped, list(map(tuple, sealed.sealed)))))
+            message: tuple[str, object] = ("done", ReportDigest(reader.digest.hexdigest(), reader.size))
+        except ReportFormatError as error:
+            message = ("invalid", str(error))  # the message names where, never quotes the input
+        except Exception as error:  # reported to the parent, which fails the import
+            message = ("failed", type(error).__name__)  # the type only: a message could quote the input
+        sender.send(message)
+    except OSError:
+        pass  # the parent stopped listening (its import failed and rolls back): nothing left to tell
+    finally:
+        sender.close()
+
+
+class SealingPipeline:
+    """Parses and seals the report in a forked child while this process writes: two cores, two stages.
+
+    The child reads the stream itself (inherited by fork) and sends sealed batches through a pipe, at
+    most about one batch ahead (the pipe's buffer), so memory stays flat. Raw secrets never leave the
+    child. A `ReportFormatError` in the child is raised here again, with its message, so the caller's
+    transaction rolls back as if parsing had failed in-process. Without fork, it all runs in-process.
+    """
+
+    def __init__(self, parser: Parser, stream: IO[bytes], *, source: str, size: int = BATCH_SIZE) -> None:
+        self.parser, self.stream, self.source, self.size = parser, stream, source, size
+        self.digest: ReportDigest | None = None
+
+    def _fork(self, receiver: Connection, sender: Connection) -> int:
+        """Start the sealing child; here, return its pid."""
+        # Objects that exist now are left alone by the collector in both processes until the import ends:
+        # collections in the child would otherwise write to (and so copy) every shared page that holds
+        # one, and here full collections would walk all of Django's objects again and again.
+        gc.freeze()
+        try:
+            # A bare fork, not multiprocessing.Process: that one closes the child's sys.stdin, which may
+            # be the very stream to read (`ingest_findings -`), and runs its own start-up and exit code.
+            pid = os.fork()
+        except BaseException:
+            gc.unfreeze()
+            receiver.close()
+            sender.close()
+            raise
+        if pid == 0:  # the child: seal, send, and leave without running any of the parent's exit code
+            status = 1
+            try:
+                receiver.close()
+                _seal_in_child(sender, self.parser, self.stream, self.source, self.size)
+                status = 0
+            finally:
+                os._exit(status)
+        return pid
+
+    def sealed(self) -> Generator[SealedBatch, None, None]:
+        # Forking a process that runs other threads (a threaded web server) can leave the child waiting on
+        # a lock some other thread held at the fork: only single-threaded processes fork (the command, a
+        # prefork worker); the others seal in-process.
+        if not hasattr(os, "fork") or threading.active_count() > 1:
+            reader = HashingReader(self.stream)
+            yield from _sealed_batches(self.parser, reader, self.source, self.size)
+            self.digest = ReportDigest(reader.digest.hexdigest(), reader.size)
+            return
+        sys.stdout.flush()  # else the child could write the parent's pending output again
+        sys.stderr.flush()
+        receiver, sender = multiprocessing.Pipe(duplex=False)
+        with contextlib.suppress(ImportError, AttributeError, OSError):  # Linux: 64 KiB without it
+            import fcntl  # noqa: PLC0415 (POSIX only)
+
+            # Lets the child run a batch or two ahead, so that neither side waits on the other's slow batch.
+            fcntl.fcntl(sender.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        pid = self._fork(receiver, sender)
+        sender.close()
+        try:
+            while True:
+                try:
+                    kind, payload = receiver.recv()
+                except EOFError:
+                    raise RuntimeError("The report's parsing process ended unexpectedly.") from None
+                if kind == "batch":
+                    entries, skipped, rows = payload
+                    yield SealedBatch(entries, skipped, list(map(_as_sealed, rows)))
+                elif kind == "done":
+                    self.digest = payload
+                    return
+                elif kind == "invalid":
+                    raise ReportFormatError(payload)
+                else:
+                    raise RuntimeError(f"The report's parsing process failed ({payload}).")
+        finally:
+            gc.unfreeze()
+            receiver.close()
+            if self.digest is None:  # stopped early (an error here or there): the child has nothing to add
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
 @dataclass(slots=True)
 class KnownExposure:
     pk: int
@@ -260,55 +482,46 @@ class BatchWriter:
         self.run, self.actor, self.source, self.now, self.outcome = run, actor, source, now, outcome
         self.key_id = settings.FINGERPRINT_KEY_ID
         self.attributor = Attributor()
-        self.exposures = RowInserter(Exposure)
+        self.exposures = RowInserter(Exposure, with_id=True)
         self.exposure_history = HistoryInserter(Exposure)
-        self.findings = RowInserter(Finding)
+        self.findings = RowInserter(Finding, with_id=True)
         self.finding_history = HistoryInserter(Finding)
         self.reason = f"found by import #{run.pk}"
         self.now_db = db_datetime(now)
         self.known_exposures: dict[str, KnownExposure] = {}
+        # Exposures' sightings and new places, added up over the whole import and written by finish(): one
+        # row update per exposure an import, not one per batch it appears in (at most one int per exposure).
+        self.exposure_seen: Counter[int] = Counter()
+        self.exposure_places: Counter[int] = Counter()
         # Aliases are looked up only once some exposure is known by its detect-secrets hash alone.
         self.hashed_only_known = Exposure.objects.filter(
             fingerprint_key_id=self.key_id, fingerprint_scheme=FingerprintScheme.DETECT_SECRETS_SHA1
         ).exists()
 
-    def write(self, batch: list[Entry]) -> None:
-        sealed: list[Sealed] = []
-        for entry in batch:
-            self.outcome.entries += 1
-            if isinstance(entry, Skipped):
-                self.outcome.skipped[entry.reason] += 1
-                continue
-            found = _sealed(entry, source=self.source)
-            if found is None:
-                self.outcome.skipped[NO_SECRET] += 1
-            else:
-                sealed.append(found)
-        del batch  # the raw secrets go with it
-        if sealed:
-            exposures = self._exposures(sealed)
-            self._findings(sealed, exposures)
+    def write(self, batch: SealedBatch) -> None:
+        self.outcome.entries += batch.entries
+        self.outcome.skipped.update(batch.skipped)
+        if batch.sealed:
+            exposures = self._exposures(batch.sealed)
+            self._findings(batch.sealed, exposures)
 
     # --- exposures ----------------------------------------------------------------------------------------
 
     def _known_exposures(self, sealed: list[Sealed]) -> dict[str, KnownExposure]:
-        """Existing exposures by the fingerprint of this batch they answer to (own or SHA-1 alias)."""
+        """Existing exposures by the fingerprint of this batch they answer to (own or SHA-1 alias).
+
+        Asked again for every batch rather than remembered over the import: remembering 40,000 exposures
+        made the import slower (the collector walks them) and 20 MB larger.
+        """
         wanted = {item.fingerprint for item in sealed}
         if self.hashed_only_known:
-            wanted |= {item.sha1_fingerprint() for item in sealed}
+            wanted |= {item.sha1_fingerprint for item in sealed}
         hashed_only = {
             item.fingerprint for item in sealed if item.scheme == FingerprintScheme.DETECT_SECRETS_SHA1
         }
-        fields = ("pk", "fingerprint", "sha1_fingerprint", "state", "validity", "remediated_at")
-        rows = list(
-            Exposure.objects.filter(fingerprint_key_id=self.key_id, fingerprint__in=wanted).values_list(
-                *fields
-            )
-        )
+        rows = exposures_by("fingerprint", self.key_id, wanted)
         if hashed_only:  # a detect-secrets hash may name an exposure another scanner made
-            rows += Exposure.objects.filter(
-                fingerprint_key_id=self.key_id, sha1_fingerprint__in=hashed_only
-            ).values_list(*fields)
+            rows += exposures_by("sha1_fingerprint", self.key_id, hashed_only)
         found: dict[str, KnownExposure] = {}
         for row in rows:
             known = KnownExposure(*row)
@@ -330,7 +543,7 @@ class BatchWriter:
         for item in sealed:
             exposure = known.get(item.fingerprint)
             if exposure is None and item.scheme == FingerprintScheme.SECRET and self.hashed_only_known:
-                exposure = known.get(item.sha1_fingerprint())  # first reported by detect-secrets
+                exposure = known.get(item.sha1_fingerprint)  # first reported by detect-secrets
             if exposure is not None:
                 seen[exposure.pk] += 1
                 if item.validity == "valid" and exposure.validity != "valid":
@@ -343,7 +556,7 @@ class BatchWriter:
                     "fingerprint": item.fingerprint,
                     "fingerprint_key_id": self.key_id,
                     "fingerprint_scheme": item.scheme,
-                    "sha1_fingerprint": item.sha1_fingerprint(),
+                    "sha1_fingerprint": item.sha1_fingerprint,
                     "detector": item.detector,
                     "preview": item.preview,
                     "validity": item.validity,
@@ -360,11 +573,9 @@ class BatchWriter:
             for fingerprint, row in new.items():
                 row["locations"] = len(places[fingerprint])
             self._attribute(new, first_place)
+            for (fingerprint, row), pk in zip(new.items(), next_ids(Exposure, len(new)), strict=True):
+                row["id"] = ids[fingerprint] = pk
             self.exposures.insert(new.values())
-            for fingerprint, pk in Exposure.objects.filter(
-                fingerprint_key_id=self.key_id, fingerprint__in=list(new)
-            ).values_list("fingerprint", "pk"):
-                new[fingerprint]["id"] = ids[fingerprint] = pk
             self.exposure_history.insert(
                 list(new.values()), user_id=self.actor.pk, reason=self.reason, at=self.now_db
             )
@@ -374,7 +585,7 @@ class BatchWriter:
             ):
                 self.hashed_only_known = True
             self.outcome.candidates.update(row["id"] for row in new.values())
-        self._bump(Exposure, seen)
+        self.exposure_seen.update(seen)
         for pk in upgraded:
             self._mark_valid(pk)
         return ids
@@ -408,15 +619,20 @@ class BatchWriter:
         exposure.save(update_fields=["validity"])
         self.outcome.candidates.add(exposure.pk)
 
-    def _bump(self, model: type[Exposure] | type[Finding], seen: Counter[int], **extra: object) -> None:
-        """occurrences += n and last_seen = now, one UPDATE per distinct n (usually a single one)."""
-        by_increment: dict[int, list[int]] = defaultdict(list)
-        for pk, times in seen.items():
-            by_increment[times].append(pk)
-        for times, pks in by_increment.items():
-            model.objects.filter(pk__in=pks).update(
-                occurrences=F("occurrences") + times, last_seen_at=self.now, **extra
+    def finish(self) -> None:
+        """Write what was added up over the import: the exposures' occurrences, places and last-seen."""
+        increments = [
+            (pk, times, self.exposure_places.get(pk, 0)) for pk, times in sorted(self.exposure_seen.items())
+        ]
+        for start in range(0, len(increments), COUNTER_CHUNK):
+            add_to_counters(
+                Exposure,
+                increments[start : start + COUNTER_CHUNK],
+                ("occurrences", "locations"),
+                last_seen_at=self.now_db,
             )
+        self.exposure_seen.clear()
+        self.exposure_places.clear()
 
     # --- findings -----------------------------------------------------------------------------------------
 
@@ -443,16 +659,17 @@ class BatchWriter:
             finding = known.get(place)
             if finding is not None:
                 seen[finding.pk] += 1
-                if self._source_state_changed(finding, item) or (
-                    item.commit and item.commit != finding.commit
-                ):
+                # A known place in another commit is the same leak (a rebase, a cherry-pick, the file
+                # untouched): only the source's own state changes a finding.
+                if self._source_state_changed(finding, item):
                     changed[finding.pk] = item
-                if exposure_id in remediated and self._recurs(remediated[exposure_id], finding, item):
+                if exposure_id in remediated and self._recurs(remediated[exposure_id], item):
                     regressed.add(exposure_id)
                 continue
             row = new.get(place)
             if row is not None:
                 row["occurrences"] += 1
+                self.outcome.unchanged += 1  # a place this report already named: every entry is counted
                 continue
             new[place] = {
                 "exposure_id": exposure_id,
@@ -482,14 +699,20 @@ class BatchWriter:
             if exposure_id in remediated:
                 regressed.add(exposure_id)  # the remediated secret turned up somewhere new
         if new:
+            for row, pk in zip(new.values(), next_ids(Finding, len(new)), strict=True):
+                row["id"] = pk
             self.findings.insert(new.values())
-            for pk, exposure_id, location_key, *_ in findings_at(set(new)):
-                new[(exposure_id, location_key)]["id"] = pk
             self.finding_history.insert(
                 list(new.values()), user_id=self.actor.pk, reason=self.reason, at=self.now_db
             )
             self.outcome.created += len(new)
-        self._bump(Finding, seen, last_import_id=self.run.pk)
+        add_to_counters(
+            Finding,
+            sorted(seen.items()),
+            ("occurrences",),
+            last_seen_at=self.now_db,
+            last_import_id=self.run.pk,
+        )
         self._update_changed(changed)
         self.outcome.unchanged += sum(seen.values()) - len(changed)
         self.outcome.updated += len(changed)
@@ -504,17 +727,14 @@ class BatchWriter:
         )
 
     @staticmethod
-    def _recurs(exposure: KnownExposure, finding: KnownFinding, item: Sealed) -> bool:
-        """Seen again after remediation: committed again, or the scanner dates it after the remediation.
-
-        The same commit reported again is the old leak still in the history, not a new one.
-        """
-        if item.commit and item.commit != finding.commit:
-            return True
+    def _recurs(exposure: KnownExposure, item: Sealed) -> bool:
+        """Seen again at a known place after remediation: only when the scanner dates it after the
+        remediation (committed again). Reported again as it was, it is the old leak still in the history;
+        found in a new place, it is a regression whatever its date (see _findings)."""
         return bool(item.found_at and exposure.remediated_at and item.found_at > exposure.remediated_at)
 
     def _update_changed(self, changed: dict[int, Sealed]) -> None:
-        """The few findings whose source state or commit changed: saved one by one, with history."""
+        """The few findings whose source state changed: saved one by one, with history."""
         for finding_id, item in changed.items():
             finding = Finding.objects.get(pk=finding_id)
             if item.resolved_at_source and not (
@@ -524,18 +744,12 @@ class BatchWriter:
             finding.resolved_at_source = item.resolved_at_source
             finding.resolved_at = item.resolved_at if item.resolved_at_source else None
             finding.source_state = item.source_state
-            if item.commit:
-                finding.commit = item.commit
             finding._history_user = self.actor  # type: ignore[attr-defined]
             finding._change_reason = f"changed at the source, import #{self.run.pk}"  # type: ignore[attr-defined]
-            finding.save(update_fields=["resolved_at_source", "resolved_at", "source_state", "commit"])
+            finding.save(update_fields=["resolved_at_source", "resolved_at", "source_state"])
 
     def _count_places(self, new_places: Counter[int]) -> None:
-        by_increment: dict[int, list[int]] = defaultdict(list)
-        for pk, places in new_places.items():
-            by_increment[places].append(pk)
-        for places, pks in by_increment.items():
-            Exposure.objects.filter(pk__in=pks).update(locations=F("locations") + places)
+        self.exposure_places.update(new_places)  # written by finish()
         # An exposure seen in more places than before may now count as recurring.
         self.outcome.candidates.update(new_places)
 

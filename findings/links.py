@@ -12,19 +12,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core import signing
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from findings.models import AnswerLink, Exposure
 from findings.selectors import exposure_is_answerable_by
-from findings.services import exposure_answer
 
 SALT = "findings.answer-link"
 
@@ -88,7 +86,7 @@ def answer_link_url(*, exposure_id: int, token: str) -> str:
     return f"{settings.PORTAL_BASE_URL}{path}"
 
 
-def _verified(*, token: str, exposure_id: int, lock: bool) -> AnswerLink:
+def answer_link_verify(*, token: str, exposure_id: int, lock: bool) -> AnswerLink:
     try:
         payload = _signer().unsign_object(token, max_age=_max_age())
     except signing.SignatureExpired:  # a subclass of BadSignature: caught first
@@ -124,38 +122,4 @@ def _verified(*, token: str, exposure_id: int, lock: bool) -> AnswerLink:
 
 def answer_link_open(*, token: str, exposure_id: int) -> AnswerLink:
     """The link behind a token, if it may still answer this exposure; raises AnswerLinkRefused otherwise."""
-    return _verified(token=token, exposure_id=exposure_id, lock=False)
-
-
-@transaction.atomic
-def answer_link_answer(
-    *,
-    token: str,
-    exposure_id: int,
-    answer: str,
-    note: str = "",
-    suggested_owner: str = "",
-    remediation: str = "",
-    remediated_at: datetime | None = None,
-) -> Exposure:
-    """Answer through a link, as the owner it was sent to, and spend the link, both or neither.
-
-    Raises AnswerLinkRefused, or exposure_answer's PermissionDenied (the owner left the team) and
-    ValidationError (a missing reason: the link stays unused, so the owner can correct and resend).
-    """
-    link = _verified(token=token, exposure_id=exposure_id, lock=True)
-    exposure = exposure_answer(
-        actor=link.user,
-        exposure_id=exposure_id,
-        answer=answer,
-        note=note,
-        suggested_owner=suggested_owner,
-        remediation=remediation,
-        remediated_at=remediated_at,
-    )
-    # Conditional, because SQLite ignores the row lock: of two racing requests only one spends the link,
-    # and the other's answer is rolled back with this exception.
-    spent = AnswerLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=timezone.now())
-    if not spent:
-        raise AnswerLinkRefused(Refusal.USED)
-    return exposure
+    return answer_link_verify(token=token, exposure_id=exposure_id, lock=False)

@@ -252,8 +252,13 @@ class Exposure(ConcurrentTransitionMixin, models.Model):
     def regress(self) -> None:
         pass
 
-    # An analyst who re-attributes a disputed exposure hands it to the new owner to answer.
-    @transition(field=state, source=ExposureState.NOT_OURS, target=ExposureState.PENDING)
+    # An analyst who gives an exposure to another identity hands it to that identity's owner to answer:
+    # the previous owner's word (disputed, confirmed, false positive) was about their identity.
+    @transition(
+        field=state,
+        source=[ExposureState.NOT_OURS, ExposureState.CONFIRMED, ExposureState.FALSE_POSITIVE],
+        target=ExposureState.PENDING,
+    )
     def reassign(self) -> None:
         pass
 

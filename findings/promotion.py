@@ -16,12 +16,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import User
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from cases.models import OPEN_STATES, Case, CaseKind, CaseOrigin, Severity
 from cases.services import case_link_identity, case_open, comment_add
-from findings.models import Exposure, ExposureState, PromotionCondition, PromotionRule
+from findings.models import Exposure, ExposureState, Finding, PromotionCondition, PromotionRule
 from nhi_inventory.models import NHIKind, NonHumanIdentity
 
 # The guidance's rule as default rows (also created by migration 0002). Only a live secret does not wait
@@ -133,6 +133,11 @@ def exposures_promote(
         Q(state=ExposureState.REGRESSED) | Q(case__isnull=True) | ~Q(case__state__in=OPEN_STATES)
     )
     if forced_reason is None:
+        # A secret already resolved at its source everywhere it was found (GitHub: revoked, or closed as
+        # a false positive there) is tracked, not promoted.
+        pending = pending.filter(
+            Exists(Finding.objects.filter(exposure_id=OuterRef("pk"), resolved_at_source=False))
+        )
         # Most candidates of a big import match no rule (they wait in triage): count those in SQL
         # and load only the ones some rule may promote.
         may_match = _any_rule_q(rules)
@@ -204,6 +209,16 @@ def _place(*, actor: User, by_target: dict[Target, list[Placed]], result: Promot
     Exposure.history.bulk_history_create(
         promoted, update=True, default_user=actor, default_date=timezone.now()
     )
+
+
+def exposure_leave_case(*, actor: User, exposure: Exposure, reason: str) -> None:
+    """Take an exposure out of its case (the caller saves it), saying so on the case while it is open."""
+    case = exposure.case
+    if case is None:
+        return
+    if case.state in OPEN_STATES:
+        comment_add(actor=actor, case_id=case.pk, body=f"{exposure.preview} left this case: {reason}.")
+    exposure.case, exposure.promotion_reason = None, ""
 
 
 def _open_case(*, actor: User, members: list[Placed], nhi: NonHumanIdentity | None) -> int:

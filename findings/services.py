@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Mapping
+from contextlib import closing
 from datetime import datetime
 from typing import IO, Any
 
@@ -17,8 +17,11 @@ from django.utils import timezone
 
 from cases.models import OPEN_STATES, CaseState
 from cases.services import case_confirm, comment_add
-from findings.ingest import Attributor, BatchWriter, Outcome, batches
+from findings.ingest import Attributor, BatchWriter, Outcome, SealingPipeline
+from findings.links import AnswerLinkRefused, Refusal, answer_link_verify
 from findings.models import (
+    AWAITING_ANSWER,
+    AnswerLink,
     Attribution,
     AttributionRule,
     Exposure,
@@ -29,8 +32,9 @@ from findings.models import (
     ReportFormat,
 )
 from findings.parsers import PARSERS, ReportFormatError
-from findings.promotion import exposures_promote
+from findings.promotion import exposure_leave_case, exposures_promote
 from findings.selectors import exposure_is_answerable_by
+from findings.tasks import notify_owners
 from nhi_inventory.models import CredentialStatus, NonHumanIdentity
 from nhi_inventory.services import credential_set_status
 from portal.permissions import Actor, require_permission
@@ -39,34 +43,6 @@ from portal.roles import automation_user
 PROMOTION_CHUNK = 2000
 
 logger = logging.getLogger(__name__)
-
-
-class HashingReader:
-    """A binary stream that keeps the SHA-256 and size of what was read through it."""
-
-    def __init__(self, stream: IO[bytes]) -> None:
-        self.stream, self.digest, self.size = stream, hashlib.sha256(), 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.stream.read(size)
-        self.digest.update(data)
-        self.size += len(data)
-        return data
-
-    def readline(self, size: int = -1) -> bytes:
-        data = self.stream.readline(size)
-        self.digest.update(data)
-        self.size += len(data)
-        return data
-
-    def __iter__(self) -> HashingReader:
-        return self
-
-    def __next__(self) -> bytes:
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
 
 
 # --- Import -------------------------------------------------------------------------------------------------
@@ -101,10 +77,13 @@ def findings_import(
     )
     outcome = Outcome()
     writer = BatchWriter(run=run, actor=user, source=run.source, now=now, outcome=outcome)
-    reader = HashingReader(stream)
+    # Parsing and sealing run in a child process (raw secrets stay there), the writes here, side by side.
+    pipeline = SealingPipeline(parser, stream, source=run.source)
     try:
-        for batch in batches(iter(parser(reader))):  # type: ignore[arg-type]
-            writer.write(batch)
+        with closing(pipeline.sealed()) as sealed_batches:  # closed at once on error: the child is stopped
+            for batch in sealed_batches:
+                writer.write(batch)
+        writer.finish()
     except ReportFormatError as error:
         # No chained cause: the parser's own exception may quote the input.
         raise ValidationError(
@@ -112,11 +91,15 @@ def findings_import(
         ) from None
     candidates = sorted(outcome.candidates)
     for start in range(0, len(candidates), PROMOTION_CHUNK):
-        promotion = exposures_promote(actor=user, exposure_ids=candidates[start : start + PROMOTION_CHUNK])
+        chunk = candidates[start : start + PROMOTION_CHUNK]
+        promotion = exposures_promote(actor=user, exposure_ids=chunk)
+        _notify_owners_on_commit(chunk)
         outcome.cases_opened += len(promotion.opened)
         outcome.cases_joined += len(promotion.joined)
         outcome.triage += promotion.awaiting_triage
-    run.file_sha256, run.file_size = reader.digest.hexdigest(), reader.size
+    if pipeline.digest is None:  # pragma: no cover (set once the whole report was read)
+        raise RuntimeError("The report was not read to its end.")
+    run.file_sha256, run.file_size = pipeline.digest
     run.finished_at = timezone.now()
     run.summary = outcome.as_dict()
     run.save(update_fields=["file_sha256", "file_size", "finished_at", "summary"])
@@ -125,6 +108,17 @@ def findings_import(
         "%s: %s report from %r by %s: %s", run, report_format, run.source, user, json.dumps(run.summary)
     )
     return run
+
+
+def _notify_owners_on_commit(exposure_ids: list[int]) -> None:
+    """Once the import has committed, email the owners of those exposures that now await their answer."""
+    awaiting = list(
+        Exposure.objects.filter(pk__in=exposure_ids, state__in=AWAITING_ANSWER, nhi__isnull=False)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if awaiting:
+        transaction.on_commit(lambda: notify_owners.delay(awaiting))
 
 
 # --- Owners' answers ----------------------------------------------------------------------------------------
@@ -253,6 +247,40 @@ def _answer_reaches_case(
         case_confirm(case_id=case.pk, actor=portal, reason=f"Confirmed by {owner}, owner of the identity.")
 
 
+@transaction.atomic
+def answer_link_answer(
+    *,
+    token: str,
+    exposure_id: int,
+    answer: str,
+    note: str = "",
+    suggested_owner: str = "",
+    remediation: str = "",
+    remediated_at: datetime | None = None,
+) -> Exposure:
+    """Answer through a link, as the owner it was sent to, and spend the link, both or neither.
+
+    Raises AnswerLinkRefused, or exposure_answer's PermissionDenied (the owner left the team) and
+    ValidationError (a missing reason: the link stays unused, so the owner can correct and resend).
+    """
+    link = answer_link_verify(token=token, exposure_id=exposure_id, lock=True)
+    exposure = exposure_answer(
+        actor=link.user,
+        exposure_id=exposure_id,
+        answer=answer,
+        note=note,
+        suggested_owner=suggested_owner,
+        remediation=remediation,
+        remediated_at=remediated_at,
+    )
+    # Conditional, because SQLite ignores the row lock: of two racing requests only one spends the link,
+    # and the other's answer is rolled back with this exception.
+    spent = AnswerLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=timezone.now())
+    if not spent:
+        raise AnswerLinkRefused(Refusal.USED)
+    return exposure
+
+
 # --- Attribution --------------------------------------------------------------------------------------------
 
 
@@ -264,8 +292,13 @@ def exposure_attribute(*, actor: Actor, exposure_id: int, nhi_id: int, note: str
     nhi = NonHumanIdentity.objects.filter(pk=nhi_id).first()
     if nhi is None:
         raise ValidationError({"nhi": f"No identity with id {nhi_id}."})
-    if exposure.state == ExposureState.NOT_OURS:
-        exposure.reassign()
+    if exposure.nhi_id != nhi.pk:
+        if exposure.state in (ExposureState.NOT_OURS, ExposureState.CONFIRMED, ExposureState.FALSE_POSITIVE):
+            exposure.reassign()
+            exposure.answered_by, exposure.answered_at, exposure.answer_note = None, None, ""
+            exposure.suggested_owner = ""
+        # Its case is the previous identity's (or nobody's): it goes where the new identity's exposures are.
+        exposure_leave_case(actor=user, exposure=exposure, reason=f"given to {nhi} by {user}")
     exposure.nhi, exposure.attribution, exposure.attribution_rule = nhi, Attribution.ANALYST, None
     if exposure.credential is not None and exposure.credential.nhi_id != nhi.pk:
         exposure.credential = None

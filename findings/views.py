@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from findings.forms import AnswerForm
-from findings.links import AnswerLinkRefused, answer_link_answer, answer_link_open
+from findings.links import AnswerLinkRefused, answer_link_open
 from findings.models import Exposure, ExposureState, Finding
 from findings.selectors import (
     exposure_is_answerable_by,
@@ -26,7 +26,7 @@ from findings.selectors import (
     exposures_owned_awaiting_answer,
     with_recent_locations,
 )
-from findings.services import Answer, exposure_answer
+from findings.services import Answer, answer_link_answer, exposure_answer
 
 PAGE_SIZE = 50
 LIST_LOCATIONS = 5

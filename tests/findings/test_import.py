@@ -1,9 +1,15 @@
 """Importing scanner reports: dedup, grouping, regressions, source state, atomicity, linking, promotion."""
 
+import hashlib
 import io
+import json
 import logging
+import os
+import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cases.models import Case, CaseKind, CaseOrigin
+from findings.ingest import BatchWriter
 from findings.models import (
     Attribution,
     AttributionRule,
@@ -22,7 +29,14 @@ from findings.models import (
     PromotionCondition,
     PromotionRule,
 )
-from findings.services import Answer, attribution_rule_create, exposure_answer, findings_import
+from findings.parsers import PARSERS, gitleaks
+from findings.services import (
+    Answer,
+    attribution_rule_create,
+    exposure_answer,
+    exposure_attribute,
+    findings_import,
+)
 from nhi_inventory.models import NHIKind
 from nhi_inventory.services import credential_register
 from tests.factories import NonHumanIdentityFactory
@@ -49,6 +63,10 @@ def run_import(
         stream=io.BytesIO(report),
         file_name="report.json",
     )
+
+
+def NOW_ISO() -> str:
+    return timezone.now().isoformat()
 
 
 THREE_PLACES = gitleaks_v8(
@@ -153,9 +171,8 @@ def remediated_exposure(analyst: Any, owner: Any, payments_identity: Any) -> Exp
 def test_a_remediated_secret_committed_again_is_a_regression(
     analyst: Any, remediated_exposure: Exposure
 ) -> None:
-    run = run_import(
-        analyst, gitleaks_v8({"Secret": AWS_SECRET, "File": "deploy/prod.env", "Commit": "d" * 40})
-    )
+    recommitted = {"Secret": AWS_SECRET, "File": "deploy/prod.env", "Commit": "d" * 40, "Date": NOW_ISO()}
+    run = run_import(analyst, gitleaks_v8(recommitted))
     remediated_exposure.refresh_from_db()
     assert run.summary["regressions"] == 1
     assert remediated_exposure.state == ExposureState.REGRESSED
@@ -180,7 +197,8 @@ def test_the_old_leak_reported_again_is_not_a_regression(analyst: Any, remediate
 
 
 def test_a_regression_is_promoted_into_a_case_saying_why(analyst: Any, remediated_exposure: Exposure) -> None:
-    run_import(analyst, gitleaks_v8({"Secret": AWS_SECRET, "File": "deploy/prod.env", "Commit": "d" * 40}))
+    recommitted = {"Secret": AWS_SECRET, "File": "deploy/prod.env", "Commit": "d" * 40, "Date": NOW_ISO()}
+    run_import(analyst, gitleaks_v8(recommitted))
     remediated_exposure.refresh_from_db()
     assert remediated_exposure.case is not None
     assert "seen again after remediation" in remediated_exposure.promotion_reason
@@ -215,6 +233,92 @@ def test_an_error_after_many_batches_writes_nothing(analyst: Any) -> None:
     with pytest.raises(ValidationError):
         run_import(analyst, report)
     assert (ImportRun.objects.count(), Exposure.objects.count(), Finding.objects.count()) == (0, 0, 0)
+
+
+@pytest.fixture
+def forked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pids of the sealing processes the imports fork (recorded in the parent)."""
+    pids: list[int] = []
+    real_fork = os.fork
+
+    def recording_fork() -> int:
+        pid = real_fork()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recording_fork)
+    return pids
+
+
+def assert_reaped(pids: list[int]) -> None:
+    assert pids
+    for pid in pids:
+        with pytest.raises(ChildProcessError):  # ended and waited for: no such child any more
+            os.waitpid(pid, os.WNOHANG)
+
+
+def test_a_parse_error_in_the_sealing_process_names_the_line_and_writes_nothing(
+    analyst: Any, forked: list[int]
+) -> None:
+    # Parsing and sealing run in a child process; its error must still fail the whole import, by name.
+    findings = [{"Secret": f"{AWS_SECRET}{n:05d}", "File": f"f{n}.env"} for n in range(4500)]
+    report = gitleaks_v8(*findings)
+    cut = report.rindex(b'"Secret"')
+    broken = report[:cut] + b"@@" + report[cut:]
+    line = broken[:cut].count(b"\n") + 1
+    with pytest.raises(ValidationError) as caught:
+        run_import(analyst, broken)
+    message = caught.value.message_dict["report"][0]
+    assert "not a valid gitleaks report" in message
+    assert f"line {line}" in message or f"and {line}" in message
+    assert AWS_SECRET not in message
+    assert (ImportRun.objects.count(), Exposure.objects.count(), Finding.objects.count()) == (0, 0, 0)
+    assert Exposure.history.count() == 0
+    assert_reaped(forked)
+
+
+def test_an_unexpected_failure_in_the_sealing_process_fails_the_import_without_quoting_it(
+    analyst: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(stream: Any) -> Iterator[Any]:
+        yield from gitleaks.parse(stream)
+        raise KeyError(AWS_SECRET)  # an exception whose message would quote the input
+
+    monkeypatch.setitem(PARSERS, "gitleaks", failing)
+    with pytest.raises(RuntimeError) as caught:
+        run_import(analyst, THREE_PLACES)
+    assert "KeyError" in str(caught.value)
+    assert AWS_SECRET not in str(caught.value)
+    assert (ImportRun.objects.count(), Exposure.objects.count(), Finding.objects.count()) == (0, 0, 0)
+
+
+def test_a_failure_while_writing_stops_the_sealing_process(
+    analyst: Any, monkeypatch: pytest.MonkeyPatch, forked: list[int]
+) -> None:
+    def failing(self: Any, batch: Any) -> None:
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(BatchWriter, "write", failing)
+    findings = [{"Secret": f"{AWS_SECRET}{n:05d}", "File": f"f{n}.env"} for n in range(6000)]
+    with pytest.raises(RuntimeError, match="database gone"):
+        run_import(analyst, gitleaks_v8(*findings))
+    assert_reaped(forked)
+    assert ImportRun.objects.count() == 0
+
+
+def test_it_reads_standard_input(analyst: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `ingest_findings -`: the stream is sys.stdin's, which the sealing process must not lose.
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(THREE_PLACES)))
+    run = findings_import(
+        actor=analyst, report_format="gitleaks", source="acme/payments", stream=sys.stdin.buffer
+    )
+    assert (run.summary["created"], run.file_size) == (3, len(THREE_PLACES))
+
+
+def test_the_import_keeps_the_reports_digest_and_size(analyst: Any) -> None:
+    run = run_import(analyst, THREE_PLACES)
+    assert (run.file_sha256, run.file_size) == (hashlib.sha256(THREE_PLACES).hexdigest(), len(THREE_PLACES))
 
 
 def test_a_report_of_another_format_is_refused_and_nothing_written(analyst: Any) -> None:
@@ -365,3 +469,108 @@ def test_postgresql_leaves_room_in_each_page_for_reimport_updates() -> None:
         )
         options = dict(cursor.fetchall())
     assert options == {"findings_exposure": ["fillfactor=70"], "findings_finding": ["fillfactor=80"]}
+
+
+def test_a_secret_already_resolved_at_the_source_opens_no_case(analyst: Any) -> None:
+    alert = {"secret": GITHUB_TOKEN, "state": "resolved", "resolution": "revoked", "validity": "active"}
+    run = run_import(analyst, github_alerts(alert), report_format="github")
+    assert run.summary["cases_opened"] == 0
+    assert Exposure.objects.get().case is None
+
+
+def test_the_old_leak_in_another_commit_is_neither_a_change_nor_a_regression(
+    analyst: Any, remediated_exposure: Exposure
+) -> None:
+    # The same place in another (older) commit: a rebase or cherry-pick of the leak, not a new one.
+    run = run_import(
+        analyst, gitleaks_v8({"Secret": AWS_SECRET, "File": "deploy/prod.env", "Commit": "e" * 40})
+    )
+    remediated_exposure.refresh_from_db()
+    assert (run.summary["updated"], run.summary["regressions"]) == (0, 0)
+    assert remediated_exposure.state == ExposureState.REMEDIATED
+
+
+def test_the_summary_counts_every_entry_once(analyst: Any) -> None:
+    place = {"Secret": AWS_SECRET, "File": "deploy/prod.env", "StartLine": 3}
+    report = gitleaks_v8(place, {**place, "Commit": "d" * 40}, {"Secret": "REDACTED", "File": "x"})
+    summary = run_import(analyst, report).summary
+    assert summary["entries"] == 3
+    assert (summary["created"], summary["updated"], summary["unchanged"], summary["skipped"]) == (1, 0, 1, 1)
+
+
+def test_other_secrets_on_the_same_line_are_masked_in_the_stored_context(analyst: Any) -> None:
+    line = f'AWS_SECRET="{AWS_SECRET}" SLACK="{SLACK_TOKEN}"'
+    findings = [
+        {"rule": "AWS", "offender": AWS_SECRET, "line": line, "file": ".env", "commit": "a" * 40},
+        {"rule": "Slack", "offender": SLACK_TOKEN, "line": line, "file": ".env", "commit": "a" * 40},
+    ]
+    run_import(analyst, json.dumps(findings).encode())
+    assert tables_containing([AWS_SECRET, SLACK_TOKEN]) == []
+    # Each line keeps its own secret as the preview and the other one masked.
+    assert sorted(Finding.objects.values_list("context", flat=True)) == [
+        'AWS_SECRET="[AWS:wJal…(41 chars)]" SLACK="[masked, 41 chars]"',
+        'AWS_SECRET="[masked, 41 chars]" SLACK="[Slack:xoxb…(41 chars)]"',
+    ]
+
+
+def test_credentials_in_a_finding_url_are_not_stored(analyst: Any) -> None:
+    token = "ghs_PlantedCiJobToken2026abcdefghijklmnop"
+    finding = {
+        "rule": "AWS",
+        "offender": AWS_SECRET,
+        "file": "deploy/prod.env",
+        "leakURL": f"https://x-access-token:{token}@github.com/acme/payments/blob/abc/deploy/prod.env#L3",
+    }
+    run_import(analyst, json.dumps([finding]).encode())
+    assert Finding.objects.get().url == "https://github.com/acme/payments/blob/abc/deploy/prod.env#L3"
+    assert tables_containing([token, AWS_SECRET]) == []
+
+
+def test_attributing_an_exposure_moves_it_to_its_identitys_case(analyst: Any, payments_identity: Any) -> None:
+    run_import(
+        analyst,
+        trufflehog_v3({"Raw": AWS_SECRET, "file": "a.env", "line": 1, "Verified": True}),
+        report_format="trufflehog",
+    )
+    exposure = Exposure.objects.get()
+    unattributed_case = exposure.case
+    assert unattributed_case is not None
+
+    exposure_attribute(actor=analyst, exposure_id=exposure.pk, nhi_id=payments_identity.pk)
+
+    exposure.refresh_from_db()
+    assert exposure.case is not None
+    assert exposure.case != unattributed_case
+    assert list(exposure.case.identities.all()) == [payments_identity]
+    assert unattributed_case.comments.filter(body__contains="left this case").exists()
+
+
+def test_giving_a_confirmed_exposure_to_another_identity_asks_its_owner_again(
+    analyst: Any, owner: Any, payments_identity: Any, platform_identity: Any
+) -> None:
+    AttributionRule.objects.create(repository_pattern="acme/payments", nhi=payments_identity)
+    run_import(analyst, gitleaks_v8({"Secret": AWS_SECRET, "File": "deploy/prod.env"}))
+    exposure = exposure_answer(actor=owner, exposure_id=Exposure.objects.get().pk, answer=Answer.CONFIRM)
+
+    exposure_attribute(actor=analyst, exposure_id=exposure.pk, nhi_id=platform_identity.pk)
+
+    exposure.refresh_from_db()
+    assert (exposure.state, exposure.answered_by, exposure.nhi) == (
+        ExposureState.PENDING,
+        None,
+        platform_identity,
+    )
+
+
+def test_owners_are_notified_once_the_import_commits(
+    analyst: Any, payments_identity: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    AttributionRule.objects.create(repository_pattern="acme/payments", nhi=payments_identity)
+    with patch("findings.services.notify_owners.delay") as delay:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            run_import(analyst, THREE_PLACES)
+        delay.assert_not_called()  # nothing is sent before the import has committed
+        for callback in callbacks:
+            callback()
+    awaiting = sorted(Exposure.objects.filter(nhi=payments_identity).values_list("pk", flat=True))
+    delay.assert_called_once_with(awaiting)

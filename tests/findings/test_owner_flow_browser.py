@@ -39,7 +39,7 @@ if _missing():
 
 # Imported only once we know Selenium is there (above), hence below the module-level skip.
 from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -77,7 +77,9 @@ def page(browser: WebDriver, live_server: Any) -> Iterator[WebDriver]:
 def wait_for_text(browser: WebDriver, text: str) -> None:
     """Wait until the page's main content shows `text` (it copes with the page being replaced meanwhile)."""
     try:
-        WebDriverWait(browser, WAIT_SECONDS).until(
+        # While a page is being replaced Chromium may answer for a node of the old one ("Node with given
+        # id does not belong to the document"), not only with a stale reference: both mean "look again".
+        WebDriverWait(browser, WAIT_SECONDS, ignored_exceptions=(WebDriverException,)).until(
             expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "main"), text)
         )
     except TimeoutException:
@@ -87,18 +89,28 @@ def wait_for_text(browser: WebDriver, text: str) -> None:
         ) from None
 
 
+def click(browser: WebDriver, by: str, value: str) -> None:
+    """Find and click, again if the page was being replaced under the first try."""
+
+    def clicked(driver: WebDriver) -> bool:
+        driver.find_element(by, value).click()
+        return True
+
+    WebDriverWait(browser, WAIT_SECONDS, ignored_exceptions=(WebDriverException,)).until(clicked)
+
+
 def sign_in(browser: WebDriver, base_url: str, *, username: str, password: str) -> None:
     browser.get(f"{base_url}{reverse('findings:owner_list')}")
     wait_for_text(browser, "Sign in")
     browser.find_element(By.ID, "id_username").send_keys(username)
     browser.find_element(By.ID, "id_password").send_keys(password)
-    browser.find_element(By.CSS_SELECTOR, "main button[type=submit]").click()
+    click(browser, By.CSS_SELECTOR, "main button[type=submit]")
     wait_for_text(browser, "Leaked secrets awaiting your answer")
 
 
 def choose_answer(browser: WebDriver, label: str) -> None:
     """Pick an answer by its visible label, as a person would."""
-    browser.find_element(By.XPATH, f"//fieldset//label[normalize-space()='{label}']").click()
+    click(browser, By.XPATH, f"//fieldset//label[normalize-space()='{label}']")
 
 
 def test_an_owner_signs_in_and_confirms_an_exposure(
@@ -108,10 +120,10 @@ def test_an_owner_signs_in_and_confirms_an_exposure(
 
     sign_in(page, live_server.url, username="owner", password="pw")
     wait_for_text(page, exposure.preview)
-    page.find_element(By.LINK_TEXT, f"Answer for exposure #{exposure.pk}").click()
+    click(page, By.LINK_TEXT, f"Answer for exposure #{exposure.pk}")
     wait_for_text(page, "Your answer")
     choose_answer(page, "Ours, and real")
-    page.find_element(By.XPATH, "//button[normalize-space()='Send answer']").click()
+    click(page, By.XPATH, "//button[normalize-space()='Send answer']")
     wait_for_text(page, "Nothing awaits your answer.")
 
     assert exposure.preview in page.find_element(By.CSS_SELECTOR, ".messages").text
@@ -133,7 +145,7 @@ def test_an_owner_answers_false_positive_through_an_emailed_link(
     wait_for_text(page, exposure.preview)
     choose_answer(page, "False positive")
     page.find_element(By.ID, "id_note").send_keys("A documented example key from the SDK's README.")
-    page.find_element(By.XPATH, "//button[normalize-space()='Send answer']").click()
+    click(page, By.XPATH, "//button[normalize-space()='Send answer']")
     wait_for_text(page, "Answer recorded")
 
     exposure.refresh_from_db()
