@@ -25,7 +25,6 @@ import resource
 import string
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,27 +102,30 @@ def _pss_kb(pid: int | str) -> int:
     return 0
 
 
-def _child_pids() -> list[str]:
+def _child_pids(pid: int) -> list[str]:
     pids = []
-    for task in Path("/proc/self/task").iterdir():
-        with contextlib.suppress(OSError):  # a thread ended meanwhile
-            pids += (task / "children").read_text().split()
+    with contextlib.suppress(OSError):  # ended meanwhile
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):  # a thread ended meanwhile
+                pids += (task / "children").read_text().split()
     return pids
 
 
-class PssSampler(threading.Thread):
-    """Samples the summed PSS of this process and its children (the import's sealing process) every
-    20 ms: their true combined footprint, where max RSS would count the pages they share twice."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak_kb = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.wait(0.02):
-            total = _pss_kb("self") + sum(_pss_kb(pid) for pid in _child_pids())
-            self.peak_kb = max(self.peak_kb, total)
+def run_sampled(command: list[str]) -> tuple[str, float]:
+    """Run the import process; return its output and the peak of its PSS summed with its children's
+    (the import's sealing process), sampled every 20 ms: their true combined footprint, where adding
+    max RSS would count the pages they share twice. Sampled from here, outside: a sampling thread inside
+    would make the import's process multi-threaded, and the import forks only single-threaded ones."""
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT) as process:
+        peak_kb = 0
+        while process.poll() is None:
+            total = _pss_kb(process.pid) + sum(_pss_kb(pid) for pid in _child_pids(process.pid))
+            peak_kb = max(peak_kb, total)
+            time.sleep(0.02)
+        output = process.stdout.read() if process.stdout else ""
+        if process.returncode:
+            raise subprocess.CalledProcessError(process.returncode, command, output)
+    return output, peak_kb / 1024
 
 
 def child(database_url: str, report: Path, source: str) -> dict[str, Any]:
@@ -137,27 +139,21 @@ def child(database_url: str, report: Path, source: str) -> dict[str, Any]:
     from portal.roles import automation_user
 
     actor = automation_user()
-    sampler = PssSampler()
-    sampler.start()
     with report.open("rb") as stream:
         started = time.perf_counter()
         run = findings_import(
             actor=actor, report_format="gitleaks", source=source, stream=stream, file_name=report.name
         )
         elapsed = time.perf_counter() - started
-    sampler.stop.set()
-    sampler.join()
     # The import parses and seals in a forked child of its own (findings.ingest.SealingPipeline), ended
     # and waited for by now: its max RSS is RUSAGE_CHILDREN's. The two max RSS added up count the pages
     # the child shares with this process (Django, copy-on-write) twice; the target is checked against
-    # the sampled peak of their summed PSS, which counts each page once.
+    # the peak of their summed PSS, sampled by the benchmark's parent process, which counts each page once.
     parent_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {
         "seconds": elapsed,
         "summary": run.summary,
-        "peak_rss_mb": max(parent_mb, sampler.peak_kb / 1024),
-        "peak_pss_mb": sampler.peak_kb / 1024,
         "parent_max_rss_mb": parent_mb,
         "sealing_child_max_rss_mb": child_mb,
         "versions": versions(),  # here: the parent process never sets Django up
@@ -222,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{database_label(args.database_url)}: {safe_url(args.database_url)}")
     results = {}
     for name in ("first", "again"):
-        output = subprocess.run(
+        output, peak_pss_mb = run_sampled(
             [
                 sys.executable,
                 __file__,
@@ -231,13 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.database_url,
                 "--report",
                 str(args.report),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        ).stdout
+            ]
+        )
         result = json.loads(output.strip().splitlines()[-1])
+        result["peak_pss_mb"] = peak_pss_mb
+        result["peak_rss_mb"] = max(result["parent_max_rss_mb"], peak_pss_mb)
         result["findings_per_second"] = args.findings / result["seconds"]
         results[name] = result
         print(
