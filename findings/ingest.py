@@ -107,7 +107,7 @@ def _mask(match: re.Match[str]) -> str:
 
 def _without_credentials(url: str) -> str:
     """A URL without its user-info part: CI remotes carry tokens there (https://x-access-token:...@)."""
-    return USERINFO.sub(r"\1", url)
+    return USERINFO.sub(r"\1", url) if "@" in url else url
 
 
 class Sealed(NamedTuple):

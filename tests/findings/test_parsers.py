@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from findings.parsers import PARSERS, Entry, Location, ReportFormatError, ScannedSecret, Skipped, json_stream
+from findings.parsers import (
+    PARSERS,
+    Entry,
+    Location,
+    ReportFormatError,
+    ScannedSecret,
+    Skipped,
+    gitleaks,
+    json_stream,
+)
 from findings.parsers.fields import parse_timestamp
 from findings.parsers.gitleaks import PRIVATE_KEY_HEADER_ONLY
 
@@ -911,3 +920,28 @@ def test_gitleaks_rejects_content_after_the_array() -> None:
     assert rejection("gitleaks", data + b"\n[]") == (
         f"the gitleaks report has content after its JSON array, at line {extra_line}, after finding 1"
     )
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"StartLine": 0},
+        {"StartLine": -3},
+        {"Date": "0001-01-01T00:00:00Z"},
+        {"Date": ""},
+        {"Link": "https://github.com/acme/x/blob/abc/deploy/values.yaml#L7"},
+        {"Match": None, "Commit": None},
+        {"Match": "token = “curly quotes”"},
+    ],
+)
+def test_gitleaks_v8_fast_reading_agrees_with_the_checked_one(overrides: dict[str, Any]) -> None:
+    # The fast path reads what it can (plain ASCII, small integers) and leaves the rest to the checked one.
+    finding = {**gitleaks_v8(), **overrides}
+    fast = gitleaks.v8_fast(finding, "finding 1")
+    assert fast is None or fast == gitleaks.v8_checked(finding, "finding 1")
+
+
+def test_gitleaks_v8_fast_reading_takes_the_common_case() -> None:
+    finding = gitleaks_v8()
+    assert gitleaks.v8_fast(finding, "finding 1") == gitleaks.v8_checked(finding, "finding 1")
