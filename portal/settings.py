@@ -171,6 +171,8 @@ if "://" not in CELERY_BROKER_URL:
     raise ImproperlyConfigured(
         f"CELERY_BROKER_URL={CELERY_BROKER_URL!r} is not a URL (e.g. redis://host:6379/0)."
     )
+# Without a real broker (development, tests) no worker would ever run a task: run them in-process.
+CELERY_TASK_ALWAYS_EAGER = env.flag("CELERY_TASK_ALWAYS_EAGER", CELERY_BROKER_URL.startswith("memory://"))
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_SERIALIZER = "json"

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,3 +101,9 @@ def test_a_malformed_debug_value_stops_start_up_naming_debug(tmp_path, portal_en
 
     assert result.returncode != 0
     assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+def test_without_a_real_broker_tasks_run_in_process() -> None:
+    # memory:// has no workers: a task sent there would never run (no owner would ever be emailed).
+    assert settings.CELERY_BROKER_URL.startswith("memory://")
+    assert settings.CELERY_TASK_ALWAYS_EAGER is True
