@@ -332,30 +332,26 @@ def _validated(instance: Model, *, actor: User, reason: str) -> None:
 @transaction.atomic
 def attribution_rule_create(*, actor: Actor, fields: Mapping[str, Any]) -> AttributionRule:
     user = require_permission(actor, "findings.add_attributionrule", to="create attribution rules")
-    unknown = set(fields) - set(_RULE_FIELDS)
-    if unknown:
-        raise ValidationError(dict.fromkeys(sorted(unknown), "Not a field of attribution rules."))
-    rule = AttributionRule(**fields)
-    if not (rule.repository_pattern or rule.path_pattern or rule.detector_pattern):
-        raise ValidationError("Give at least one pattern: repository, path or detector.")
-    _validated(rule, actor=user, reason="created")
-    attribution_rules_apply(actor=user)
-    return rule
+    _reject_unknown(fields, _RULE_FIELDS, "attribution rules")
+    return _attribution_rule_saved(AttributionRule(**fields), actor=user, reason="created")
 
 
 @transaction.atomic
 def attribution_rule_update(*, actor: Actor, rule_id: int, changes: Mapping[str, Any]) -> AttributionRule:
     user = require_permission(actor, "findings.change_attributionrule", to="change attribution rules")
     rule = AttributionRule.objects.select_for_update().get(pk=rule_id)
-    unknown = set(changes) - set(_RULE_FIELDS)
-    if unknown:
-        raise ValidationError(dict.fromkeys(sorted(unknown), "Not a field of attribution rules."))
+    _reject_unknown(changes, _RULE_FIELDS, "attribution rules")
     for name, value in changes.items():
         setattr(rule, name, value)
+    return _attribution_rule_saved(rule, actor=user, reason="changed: " + ", ".join(sorted(changes)))
+
+
+def _attribution_rule_saved(rule: AttributionRule, *, actor: User, reason: str) -> AttributionRule:
+    """Validate and save a rule, then give it the exposures waiting in triage that it matches."""
     if not (rule.repository_pattern or rule.path_pattern or rule.detector_pattern):
         raise ValidationError("Give at least one pattern: repository, path or detector.")
-    _validated(rule, actor=user, reason="changed: " + ", ".join(sorted(changes)))
-    attribution_rules_apply(actor=user)
+    _validated(rule, actor=actor, reason=reason)
+    attribution_rules_apply(actor=actor)
     return rule
 
 
@@ -394,9 +390,7 @@ _PROMOTION_FIELDS = (
 @transaction.atomic
 def promotion_rule_create(*, actor: Actor, fields: Mapping[str, Any]) -> PromotionRule:
     user = require_permission(actor, "findings.add_promotionrule", to="create promotion rules")
-    unknown = set(fields) - set(_PROMOTION_FIELDS)
-    if unknown:
-        raise ValidationError(dict.fromkeys(sorted(unknown), "Not a field of promotion rules."))
+    _reject_unknown(fields, _PROMOTION_FIELDS, "promotion rules")
     rule = PromotionRule(**fields)
     _validated(rule, actor=user, reason="created")
     return rule
@@ -406,9 +400,7 @@ def promotion_rule_create(*, actor: Actor, fields: Mapping[str, Any]) -> Promoti
 def promotion_rule_update(*, actor: Actor, rule_id: int, changes: Mapping[str, Any]) -> PromotionRule:
     user = require_permission(actor, "findings.change_promotionrule", to="change promotion rules")
     rule = PromotionRule.objects.select_for_update().get(pk=rule_id)
-    unknown = set(changes) - set(_PROMOTION_FIELDS)
-    if unknown:
-        raise ValidationError(dict.fromkeys(sorted(unknown), "Not a field of promotion rules."))
+    _reject_unknown(changes, _PROMOTION_FIELDS, "promotion rules")
     for name, value in changes.items():
         setattr(rule, name, value)
     _validated(rule, actor=user, reason="changed: " + ", ".join(sorted(changes)))
