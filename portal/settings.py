@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "frameworks",
     "cases",
     "findings",
+    "intake",
 ]
 
 MIDDLEWARE = [
@@ -156,12 +157,31 @@ SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 # --- API ---------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.PortalCursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["portal.api.throttling.TokenClientThrottle"],
+    # Requests per token; people signed in through the browser are not throttled.
+    "DEFAULT_THROTTLE_RATES": {"token": env.text("API_TOKEN_THROTTLE_RATE", "1200/min")},
+    "EXCEPTION_HANDLER": "portal.api.errors.portal_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "NHI Governance Portal API", "VERSION": "1.0.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "NHI Governance Portal API",
+    "DESCRIPTION": "Cases, identities, findings, evidence and framework reports of the portal.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
 
 # --- Background work ---------------------------------------------------------------------------------------
 if PRODUCTION and not env.is_set("CELERY_BROKER_URL"):

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
 
 from cases import services
 from cases.models import ActionStatus, Case, CaseKind, CaseState, EvidenceKind, Severity
@@ -178,3 +179,16 @@ def case_in_state(
         raise AssertionError(f"cannot walk to {state}")
 
     return make
+
+
+@pytest.fixture
+def api() -> Callable[[Any], APIClient]:
+    """An API client signed in as a persona through its session (None: anonymous)."""
+
+    def client_for(user: Any) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return client_for

@@ -1,0 +1,1 @@
+"""What every endpoint of `/api/v1/` shares: authentication, errors, pagination, throttling, schema."""
