@@ -19,7 +19,7 @@ OWNER = "NHI owner"
 AUTOMATION = "Automation"
 AUTOMATION_USERNAME = "portal-automation"
 
-_DOMAIN_APPS = ("cases", "nhi_inventory", "frameworks", "findings")
+_DOMAIN_APPS = ("cases", "nhi_inventory", "frameworks", "findings", "intake")
 _VIEW_EVERYTHING = ("cases.view_all_cases", "nhi_inventory.view_all_identities")
 
 

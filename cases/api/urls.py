@@ -1,5 +1,8 @@
-from rest_framework.routers import SimpleRouter
+"""The cases app's endpoints: cases and their work (`case_urls`), mappings and reports (`report_urls`)."""
 
-router = SimpleRouter()
+from django.urls import include, path
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("", include("cases.api.case_urls")),
+    path("", include("cases.api.report_urls")),
+]
