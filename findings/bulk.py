@@ -9,13 +9,17 @@ order, every other column at its default. The history rows are what simple-histo
 
 from __future__ import annotations
 
+import json
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Model, Q
+from django.db.models.expressions import RawSQL
 
 from findings.models import Exposure, Finding
 
@@ -82,7 +86,7 @@ def add_to_counters(
             assignments += [f"{column} = %s" for column, _ in fixed]
             arrays = ", ".join(["%s::bigint[]"] + ["%s::integer[]"] * len(columns))
             names = ", ".join(["id"] + [f"c{n}" for n in range(len(columns))])
-            by_column = [list(column) for column in zip(*increments, strict=True)]
+            by_column = [pg_array(column) for column in zip(*increments, strict=True)]
             # "= ANY" as well as the join: joined to the arrays alone, PostgreSQL hashes the whole table
             # (a sequential scan per batch); with it, it probes the primary key for each row.
             cursor.execute(
@@ -92,14 +96,51 @@ def add_to_counters(
                 [value for _, value in fixed] + by_column + [by_column[0]],
             )
         else:
+            # One UPDATE per distinct increment, its rows' ids as a JSON array (a re-import adds 1 to
+            # nearly every row): a third faster than a prepared UPDATE run per row.
+            by_increment: dict[tuple[int, ...], list[int]] = defaultdict(list)
+            for pk, *counts in increments:
+                by_increment[tuple(counts)].append(pk)
             assignments = [f"{column} = {column} + %s" for column in columns]
             assignments += [f"{column} = %s" for column, _ in fixed]
             tail = tuple(value for _, value in fixed)
             cursor.executemany(
-                f"UPDATE {table} SET {', '.join(assignments)} WHERE {pk_column} = %s",
-                [(*row[1:], *tail, row[0]) for row in increments],
+                f"UPDATE {table} SET {', '.join(assignments)} "
+                f"WHERE {pk_column} IN (SELECT value FROM json_each(%s))",
+                [(*counts, *tail, json.dumps(ids)) for counts, ids in by_increment.items()],
             )
     return len(increments)
+
+
+def pg_array(values: Sequence[int] | Sequence[str]) -> str:
+    """A PostgreSQL array literal of ints or strings, for a `%s::<type>[]` parameter.
+
+    psycopg binds a list on the client element by element, in Python (a regular expression per string to
+    decide its quoting): some 2 s of a 100,000-finding import, whose arrays hold ids and hex digests.
+    """
+    if not values:
+        return "{}"
+    if isinstance(values[0], str):
+        strings = cast(Sequence[str], values)
+        joined = '","'.join(strings)
+        # Quotes beyond the separators' own, or a backslash: not our hex digests, so escape each element.
+        if joined.count('"') != 2 * (len(strings) - 1) or "\\" in joined:
+            joined = '","'.join(value.replace("\\", "\\\\").replace('"', '\\"') for value in strings)
+        return '{"' + joined + '"}'
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def one_of(lookup: str, values: Collection[int] | Collection[str]) -> Q:
+    """`<lookup>__in=values`, passed as one array parameter on PostgreSQL.
+
+    psycopg binds parameters on the client, parsing the query text each time: a query with 2,000
+    placeholders costs it 40 ms, some 2 s of a 100,000-finding import's promotion and attribution steps.
+    """
+    listed = cast(Sequence[int] | Sequence[str], list(values))
+    if connection.vendor == "postgresql" and listed:
+        array = "bigint[]" if isinstance(listed[0], int) else "text[]"
+        return Q(**{f"{lookup}__in": RawSQL(f"SELECT unnest(%s::{array})", (pg_array(listed),))})
+    return Q(**{f"{lookup}__in": listed})
 
 
 def db_datetime(value: datetime | None) -> Any:
@@ -128,6 +169,10 @@ class RowInserter:
         table = quote(model._meta.db_table)
         self.sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
         self.copy_sql = f"COPY {table} ({names}) FROM STDIN"
+        # The columns' types named up front: psycopg then picks each value's dumper once, not per value.
+        self.copy_types = [
+            re.sub(r"\(.*\)", "", cast(str, fields[attname].db_type(connection))) for attname, _ in columns
+        ]
 
     def insert(self, rows: Iterable[Row]) -> int:
         defaults, values_of = self.defaults, self.values_of
@@ -138,6 +183,7 @@ class RowInserter:
             if connection.vendor == "postgresql":
                 # An INSERT per row costs PostgreSQL a statement each (60 s an import); COPY streams them.
                 with cursor.cursor.copy(self.copy_sql) as copy:
+                    copy.set_types(self.copy_types)
                     for value in values:
                         copy.write_row(value)
             else:
@@ -182,7 +228,7 @@ def findings_at(places: set[tuple[int, str]]) -> list[tuple[Any, ...]]:
             f"CROSS JOIN LATERAL (SELECT * FROM {table} inner_f WHERE inner_f.exposure_id = wanted.exposure "
             "AND inner_f.location_key = wanted.location LIMIT 1) f"
         )
-        params: list[Any] = [list(exposure_ids), list(location_keys)]
+        params: list[Any] = [pg_array(exposure_ids), pg_array(location_keys)]
     else:
         pairs = ", ".join(["(%s, %s)"] * len(places))
         sql = (
@@ -211,7 +257,7 @@ def exposures_by(column: str, key_id: str, values: Iterable[str]) -> list[tuple[
     where = f"{quote('fingerprint_key_id')} = %s AND {quote(column)} "
     if connection.vendor == "postgresql":
         where += "= ANY(%s::varchar[])"
-        params: list[Any] = [key_id, values]
+        params: list[Any] = [key_id, pg_array(values)]
     else:
         where += f"IN ({', '.join(['%s'] * len(values))})"
         params = [key_id, *values]

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from cases.models import OPEN_STATES, Case, CaseKind, CaseOrigin, Severity
 from cases.services import case_link_identity, case_open, comment_add
+from findings.bulk import one_of
 from findings.models import Exposure, ExposureState, Finding, PromotionCondition, PromotionRule
 from nhi_inventory.models import NHIKind, NonHumanIdentity
 
@@ -128,7 +129,7 @@ def exposures_promote(
     rules = list(PromotionRule.objects.filter(is_active=True).order_by("position", "id"))
     if not (rules or forced_reason):
         return result
-    pending = Exposure.objects.filter(pk__in=list(exposure_ids)).exclude(state__in=NOT_PROMOTABLE)
+    pending = Exposure.objects.filter(one_of("pk", exposure_ids)).exclude(state__in=NOT_PROMOTABLE)
     pending = pending.filter(
         Q(state=ExposureState.REGRESSED) | Q(case__isnull=True) | ~Q(case__state__in=OPEN_STATES)
     )

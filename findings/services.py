@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from cases.models import OPEN_STATES, CaseState
 from cases.services import case_confirm, comment_add
+from findings.bulk import one_of
 from findings.ingest import Attributor, BatchWriter, Outcome, SealingPipeline
 from findings.links import AnswerLinkRefused, Refusal, answer_link_verify
 from findings.models import (
@@ -40,7 +41,7 @@ from nhi_inventory.services import credential_set_status
 from portal.permissions import Actor, require_permission
 from portal.roles import automation_user
 
-PROMOTION_CHUNK = 2000
+PROMOTION_CHUNK = 10_000
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def findings_import(
 def _notify_owners_on_commit(exposure_ids: list[int]) -> None:
     """Once the import has committed, email the owners of those exposures that now await their answer."""
     awaiting = list(
-        Exposure.objects.filter(pk__in=exposure_ids, state__in=AWAITING_ANSWER, nhi__isnull=False)
+        Exposure.objects.filter(one_of("pk", exposure_ids), state__in=AWAITING_ANSWER, nhi__isnull=False)
         .order_by("pk")
         .values_list("pk", flat=True)
     )

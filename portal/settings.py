@@ -124,7 +124,11 @@ if not _database.get("ENGINE"):
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dev server read while a command writes; the timeout rides out short write locks.
     _database.setdefault("OPTIONS", {})
-    _database["OPTIONS"].update({"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"})
+    # mmap: reads go through the OS page cache instead of being copied into SQLite's own 2 MB cache, which
+    # a big import's lookups overflow (the mapping is address space, not memory).
+    _database["OPTIONS"].update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA mmap_size=268435456;"}
+    )
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -7,8 +7,9 @@ Two field sets exist and are told apart per item, since merged reports mix them:
   `offender` is the rule's match (e.g. `GITHUB_TOKEN="c77e…"`) and is passed on verbatim, `line` is context.
 """
 
+import functools
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from findings.parsers import fields
 from findings.parsers.base import Entry, Location, ReportFormatError, ScannedSecret, Skipped
@@ -89,22 +90,20 @@ def v8_fast(finding: JSONObject, position: str) -> ScannedSecret | None:
     every text field a plain ASCII string or absent, the line a small positive integer. Anything else,
     None: `_v8` then reads it field by field, with the checks and the messages."""
     get = finding.get
-    values: list[str] = []
-    for key in _V8_TEXT:
-        value = get(key)
-        if value is None:
-            values.append("")
-        elif type(value) is str and value.isascii() and "\x00" not in value:
-            values.append(value)
-        else:
-            return None
-    secret, rule, path, commit, link, match, date = values
+    values: list[Any] = [value if (value := get(key)) is not None else "" for key in _V8_TEXT]
+    try:
+        joined = "".join(values)  # one check for all seven: a value that is not a string fails here
+    except TypeError:
+        return None
+    if not joined.isascii() or "\x00" in joined:
+        return None
+    secret, rule, path, commit, link, match, date = cast(list[str], values)
     line = get("StartLine")
     if not secret or not rule or not path or _skip_reason(secret):
         return None
     if line is not None and (type(line) is not int or not 0 <= line <= fields.MAX_INTEGER):
         return None
-    found_at = fields.parse_timestamp(date) if date else None
+    found_at = _timestamp(date) if date else None
     if date and found_at is None:
         return None
     return ScannedSecret(
@@ -116,6 +115,10 @@ def v8_fast(finding: JSONObject, position: str) -> ScannedSecret | None:
         context=match,
         found_at=None if found_at is None or found_at.year == 1 else found_at,
     )
+
+
+# A report's findings share few commit dates (one per commit): parse each once.
+_timestamp = functools.lru_cache(maxsize=4096)(fields.parse_timestamp)
 
 
 def _v7(finding: JSONObject, position: str) -> Entry:

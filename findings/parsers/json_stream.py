@@ -8,6 +8,7 @@ the `except` block so that no input-quoting exception rides along as `__context_
 
 import codecs
 import json
+import re
 from collections.abc import Iterator
 from typing import BinaryIO, Literal
 
@@ -179,13 +180,12 @@ def iter_array_items(
 
 
 _DECODER = json.JSONDecoder()
-_SPACE = " \t\r\n"
+_SPACE_RUN = re.compile(r"[ \t\r\n]*")  # JSON's whitespace
 
 
 def _skip_space(reader: _ArrayReader, position: int) -> int:
     while True:
-        while position < len(reader.text) and reader.text[position] in _SPACE:
-            position += 1
+        position = _SPACE_RUN.match(reader.text, position).end()  # type: ignore[union-attr]  # "*" always matches
         if position < len(reader.text) or reader.at_eof:
             return position
         position = reader.more(position)
