@@ -18,6 +18,7 @@ from cases.forms import DecisionForm, RouteStepForm
 from cases.mapping import mapping_rule_create, mapping_rule_update
 from cases.models import (
     ActionItem,
+    ActionStatus,
     Approval,
     AttackPathStep,
     Case,
@@ -78,10 +79,20 @@ class IdentityInline(ReadOnlyTabularInline):
 
 class ActionItemInline(ReadOnlyTabularInline):
     model = ActionItem
-    fields = ("kind", "title", "owning_team", "status", "external_reference", "completed_at")
+    fields = (
+        "kind",
+        "title",
+        "owning_team",
+        "status",
+        "external_reference",
+        "completed_at",
+        "requires_approval",
+        "approved_by",
+        "approved_at",
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ActionItem]:
-        return super().get_queryset(request).select_related("owning_team")
+        return super().get_queryset(request).select_related("owning_team", "approved_by")
 
 
 class EvidenceInline(ReadOnlyTabularInline):
@@ -506,13 +517,33 @@ class ActionItemStatusForm(forms.ModelForm):
         model = ActionItem
         fields = ("status", "external_reference")
 
+    def clean_status(self) -> str:
+        # The service refuses this too; saying it here keeps the refusal on the form instead of an error page.
+        status: str = self.cleaned_data["status"]
+        if self.instance.awaiting_approval and status in (ActionStatus.IN_PROGRESS, ActionStatus.DONE):
+            raise ValidationError(
+                "This proposal has not been approved yet: an approver other than its proposer must approve "
+                "it (action 'Approve the selected proposals') before it is started or completed."
+            )
+        return status
+
 
 @admin.register(ActionItem)
 class ActionItemAdmin(HistoryAdmin):
     form = ActionItemStatusForm
-    list_display = ("title", "kind", "case_link", "owning_team", "status", "external_reference", "created_at")
-    list_select_related = ("case", "owning_team")
-    list_filter = ("status", "kind", "owning_team")
+    list_display = (
+        "title",
+        "kind",
+        "case_link",
+        "owning_team",
+        "status",
+        "approval",
+        "external_reference",
+        "created_at",
+    )
+    list_select_related = ("case", "owning_team", "approved_by")
+    list_filter = ("status", "kind", "requires_approval", "owning_team")
+    actions = ("approve_proposals",)
     search_fields = ("title", "external_reference")
     readonly_fields = (
         "case_link",
@@ -522,6 +553,9 @@ class ActionItemAdmin(HistoryAdmin):
         "created_by",
         "created_at",
         "completed_at",
+        "requires_approval",
+        "approved_by",
+        "approved_at",
     )
     fields = (
         "case_link",
@@ -533,10 +567,38 @@ class ActionItemAdmin(HistoryAdmin):
         "created_by",
         "created_at",
         "completed_at",
+        "requires_approval",
+        "approved_by",
+        "approved_at",
     )
     show_full_result_count = False
 
     case_link = CaseChildAdmin.case_link
+
+    @admin.display(description="Approval")
+    def approval(self, item: ActionItem) -> str:
+        if not item.requires_approval:
+            return "—"
+        if item.approved_by is None:
+            return "Proposed: awaiting approval"
+        return f"Approved by {item.approved_by}"
+
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("cases.approve_actionitem")
+
+    @admin.action(description="Approve the selected proposals (four-eyes)", permissions=["approve"])
+    def approve_proposals(self, request: HttpRequest, queryset: QuerySet[ActionItem]) -> None:
+        approved = 0
+        for item in queryset.order_by("pk"):
+            try:
+                services.action_item_approve(actor=request.user, action_item_id=item.pk)
+            except (ValidationError, PermissionDenied, CaseWorkflowError) as error:
+                reason = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+                self.message_user(request, f"{item.title}: {reason}", messages.ERROR)
+            else:
+                approved += 1
+        if approved:
+            self.message_user(request, f"{approved} proposal(s) approved.", messages.SUCCESS)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ActionItem]:
         return action_item_list(user=request.user)

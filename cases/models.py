@@ -429,13 +429,53 @@ class ActionItem(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # A proposal (e.g. from an AI assistant, `action_item_propose`) is not work yet: nobody may start or
+    # complete it until a person with `approve_actionitem`, other than its proposer, approves it
+    # (`action_item_approve`). The constraints below hold that even against a write that skips the services.
+    requires_approval = models.BooleanField(
+        default=False, editable=False, help_text="Proposed: a person must approve it before it is worked on."
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+    )
+    approved_at = models.DateTimeField(null=True, blank=True, editable=False)
     history = HistoricalRecords()
 
     class Meta:
         ordering = ("created_at", "id")
+        permissions = (
+            ("propose_actionitem", "Can propose an action item that a person must approve"),
+            ("approve_actionitem", "Can approve a proposed action item (four-eyes)"),
+        )
+        constraints = (
+            models.CheckConstraint(
+                condition=Q(requires_approval=False)
+                | Q(approved_at__isnull=False)
+                | Q(status__in=("open", "cancelled")),
+                name="action_item_proposal_approved_before_work",
+            ),
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True, approved_at__isnull=True)
+                | Q(requires_approval=True, approved_by__isnull=False, approved_at__isnull=False),
+                name="action_item_approval_complete",
+            ),
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | ~Q(approved_by=models.F("created_by")),
+                name="action_item_four_eyes",
+            ),
+        )
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.title}"
+
+    @property
+    def awaiting_approval(self) -> bool:
+        return self.requires_approval and self.approved_at is None
 
 
 class Approval(models.Model):
@@ -728,3 +768,4 @@ class ReportSnapshot(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise ValueError("A report snapshot is read-only: it cannot be deleted.")
+

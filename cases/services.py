@@ -221,6 +221,7 @@ def case_update(*, actor: Actor, case_id: int, changes: Mapping[str, Any], reaso
 def case_link_identity(*, actor: Actor, case_id: int, nhi_id: int) -> Case:
     actor = require_permission(actor, "cases.change_case", to="link identities to cases")
     case = _lock_case(case_id=case_id, actor=actor)
+    _require_workable(case, to="link identities")
     identity = nhi_list(user=actor).filter(pk=nhi_id).first()
     if identity is None:
         raise ValidationError({"nhi": f"No identity with id {nhi_id} that you can see."})
@@ -238,6 +239,7 @@ def case_link_identity(*, actor: Actor, case_id: int, nhi_id: int) -> Case:
 def case_unlink_identity(*, actor: Actor, case_id: int, nhi_id: int) -> Case:
     actor = require_permission(actor, "cases.change_case", to="unlink identities from cases")
     case = _lock_case(case_id=case_id, actor=actor)
+    _require_workable(case, to="unlink identities")
     for link in CaseIdentity.objects.filter(case=case, nhi_id=nhi_id):
         link._history_user = actor  # type: ignore[attr-defined]
         link.delete()
@@ -396,6 +398,7 @@ def approval_decide(*, actor: Actor, approval_id: int, approve: bool, note: str 
     if approval is None:
         raise ValidationError({"approval": f"No approval with id {approval_id}."})
     case = _lock_case(case_id=approval.case_id, actor=actor)
+    _require_workable(case, to="decide its approval requests")
     if approval.status != ApprovalStatus.PENDING:
         raise TransitionConflict(f"This request is already {approval.get_status_display().lower()}.")
     if approval.requested_by_id == actor.pk:
@@ -516,6 +519,61 @@ def action_item_add(
 
 
 @transaction.atomic
+def action_item_propose(
+    *, actor: Actor, case_id: int, kind: str, title: str, owning_team: Team
+) -> ActionItem:
+    """Add an action item that nobody may start or complete until a second person approves it.
+
+    This is how work an AI assistant suggests enters a case (`intake`): the proposer may suggest, never act.
+    """
+    actor = require_permission(actor, "cases.propose_actionitem", to="propose action items")
+    case = _lock_case(case_id=case_id, actor=actor)
+    _require_workable(case, to="add action items")
+    item = ActionItem(
+        case=case,
+        kind=kind,
+        title=title.strip(),
+        owning_team=owning_team,
+        created_by=actor,
+        requires_approval=True,
+    )
+    item.full_clean()
+    item._history_user = actor  # type: ignore[attr-defined]
+    item._change_reason = "proposed: awaits a person's approval"  # type: ignore[attr-defined]
+    item.save()
+    return item
+
+
+@transaction.atomic
+def action_item_approve(*, actor: Actor, action_item_id: int) -> ActionItem:
+    """A person approves a proposed action item so it may be worked on; never its proposer (four-eyes)."""
+    actor = require_permission(actor, "cases.approve_actionitem", to="approve proposed action items")
+    item = ActionItem.objects.select_for_update().filter(pk=action_item_id).first()
+    if item is None:
+        raise ValidationError({"action_item": f"No action item with id {action_item_id}."})
+    case = _lock_case(case_id=item.case_id, actor=actor)
+    if not item.requires_approval:
+        raise ValidationError(
+            {"action_item": "This action item is not a proposal: there is nothing to approve."}
+        )
+    if item.approved_at is not None:
+        raise TransitionConflict(
+            f"This action item was already approved on {item.approved_at:%Y-%m-%d %H:%M}."
+        )
+    if item.status == ActionStatus.CANCELLED:
+        raise TransitionConflict("This proposal was cancelled; it cannot be approved.")
+    if item.created_by_id == actor.pk:
+        raise PermissionDenied("Four-eyes: whoever proposed an action item cannot approve it.")
+    _require_workable(case, to="approve its action items")
+    item.approved_by = actor
+    item.approved_at = timezone.now()
+    item._history_user = actor  # type: ignore[attr-defined]
+    item._change_reason = "approved"  # type: ignore[attr-defined]
+    item.save()
+    return item
+
+
+@transaction.atomic
 def action_item_set_status(
     *, actor: Actor, action_item_id: int, status: str, external_reference: str | None = None
 ) -> ActionItem:
@@ -529,6 +587,14 @@ def action_item_set_status(
     if status not in ActionStatus.values:
         raise ValidationError({"status": f"Choose one of: {', '.join(ActionStatus.values)}."})
     _require_workable(item.case, to="update its action items")
+    if item.awaiting_approval and status in (ActionStatus.IN_PROGRESS, ActionStatus.DONE):
+        raise ValidationError(
+            {
+                "status": "This action item is a proposal nobody has approved yet: a person with the "
+                "approver role, other than whoever proposed it, must approve it before it is started or "
+                "completed. It may be cancelled."
+            }
+        )
     item.status = status
     item.completed_at = timezone.now() if status == ActionStatus.DONE else None
     if external_reference is not None:

@@ -22,10 +22,11 @@ from findings.models import (
     ExposureState,
     Finding,
     ImportRun,
+    IngestJob,
     PromotionRule,
     ReportFormat,
 )
-from findings.selectors import exposure_list, finding_list, import_run_list
+from findings.selectors import exposure_list, finding_list, import_run_list, ingest_job_list
 from findings.services import (
     attribution_rule_create,
     attribution_rule_update,
@@ -305,3 +306,35 @@ class PromotionRuleAdmin(RuleAdmin):
             )
             return
         obj.pk = promotion_rule_create(actor=request.user, fields=form.cleaned_data).pk
+
+
+@admin.register(IngestJob)
+class IngestJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Reports uploaded through the API and imported in the background (`findings/jobs.py`)."""
+
+    list_display = ("id", "report_format", "source", "file_name", "status", "created_by", "created_at")
+    list_select_related = ("created_by",)
+    list_filter = ("status", "report_format")
+    search_fields = ("source", "file_name")
+    show_full_result_count = False
+    readonly_fields = (
+        "report_format",
+        "source",
+        "file_name",
+        "file_size",
+        "file_sha256",
+        "status",
+        "progress",
+        "import_run",
+        "summary",
+        "error",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    )
+    # The storage name of a waiting report is nobody's business here: it is encrypted and soon deleted.
+    exclude = ("pending_file",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[IngestJob]:
+        return ingest_job_list(user=request.user)

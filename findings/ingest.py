@@ -54,7 +54,7 @@ from findings.models import (
     ImportRun,
 )
 from findings.parsers import Entry, Parser, ReportFormatError, ScannedSecret, Skipped
-from nhi_inventory.fingerprints import redacted_preview
+from nhi_inventory.fingerprints import mask_credentials, redacted_preview
 from nhi_inventory.models import Credential
 
 BATCH_SIZE = 2000
@@ -65,9 +65,6 @@ CONTEXT_LENGTH = 300
 NO_SECRET = "no secret value in the entry"
 SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://([^/?#]*@)?", re.IGNORECASE)
 USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/?#]*@", re.IGNORECASE)
-# A run of token characters long enough to be a key; masked in stored context when it has a digit (or,
-# long enough, both cases): identifiers and words are left readable.
-CREDENTIAL_SHAPED = re.compile(r"[A-Za-z0-9+/=_.~-]{16,}")
 SSH_REMOTE = re.compile(r"^[^@/:]+@([^/:]+):")
 
 
@@ -112,15 +109,8 @@ def scrub(text: str, *, secret: str, preview: str) -> str:
     if not text:
         return ""
     scrubbed = text.replace(secret, "\x00") if secret else text
-    scrubbed = CREDENTIAL_SHAPED.sub(_mask, scrubbed).replace("\x00", f"[{preview}]")
+    scrubbed = mask_credentials(scrubbed).replace("\x00", f"[{preview}]")
     return scrubbed[:CONTEXT_LENGTH]
-
-
-def _mask(match: re.Match[str]) -> str:
-    token = match.group()
-    digits = any(character.isdigit() for character in token)
-    mixed_case = len(token) >= 24 and token.lower() != token and token.upper() != token
-    return f"[masked, {len(token)} chars]" if digits or mixed_case else token
 
 
 class Sealed(NamedTuple):

@@ -330,3 +330,57 @@ class AnswerLink(models.Model):
 
     def __str__(self) -> str:
         return f"Answer link #{self.pk} for exposure #{self.exposure_id} to {self.user}"
+
+
+class IngestJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+FINISHED_JOB_STATES = (IngestJobStatus.SUCCEEDED, IngestJobStatus.FAILED)
+
+
+class IngestJob(models.Model):
+    """A scanner report too large to import during its upload, imported in the background.
+
+    The report waits in the default storage encrypted (`findings/pending_files.py`) and is deleted when the
+    job ends, either way. The row keeps its name, size and SHA-256, the progress and the outcome: the
+    import run and its summary, or the error (which names a line or field, never quotes the report).
+    """
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    report_format = models.CharField(max_length=20, choices=ReportFormat.choices)
+    source = models.CharField(max_length=200)
+    file_name = models.CharField(max_length=255, blank=True)
+    file_size = models.PositiveBigIntegerField()
+    file_sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=IngestJobStatus.choices, default=IngestJobStatus.QUEUED)
+    progress = models.PositiveBigIntegerField(
+        default=0, help_text="Entries read when the job ended (while it runs, the cache has the count)."
+    )
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    import_run = models.ForeignKey(
+        ImportRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    # The encrypted report's name in the default storage while it waits; emptied once it is deleted.
+    pending_file = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        constraints = (
+            models.CheckConstraint(condition=Q(file_sha256__regex=HEX_SHA256), name="ingest_job_sha256_hex"),
+        )
+
+    def __str__(self) -> str:
+        return f"Ingest job #{self.pk} ({self.report_format}, {self.source}): {self.status}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_JOB_STATES
+

@@ -6,7 +6,16 @@ owner sees the exposures of the identities they own, personally or through a tea
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from findings.models import AWAITING_ANSWER, Exposure, ExposureState, Finding, ImportRun
+from findings.models import (
+    AWAITING_ANSWER,
+    AttributionRule,
+    Exposure,
+    ExposureState,
+    Finding,
+    ImportRun,
+    IngestJob,
+    PromotionRule,
+)
 from nhi_inventory.models import NonHumanIdentity
 from nhi_inventory.selectors import identity_scope, sees_all_identities
 from portal.permissions import Actor
@@ -76,3 +85,28 @@ def import_run_list(*, user: Actor) -> QuerySet[ImportRun]:
     if not user.is_authenticated or not user.is_active or not sees_all_identities(user):
         return ImportRun.objects.none()
     return ImportRun.objects.all()
+
+
+def _sees_everything(user: Actor) -> bool:
+    return bool(user.is_authenticated and user.is_active and sees_all_identities(user))
+
+
+def attribution_rule_list(*, user: Actor) -> QuerySet[AttributionRule]:
+    """The rules name identities of every team: staff who see every identity see them, nobody else."""
+    rules = AttributionRule.objects.all()
+    return rules if _sees_everything(user) else rules.none()
+
+
+def promotion_rule_list(*, user: Actor) -> QuerySet[PromotionRule]:
+    rules = PromotionRule.objects.all()
+    return rules if _sees_everything(user) else rules.none()
+
+
+def ingest_job_list(*, user: Actor) -> QuerySet[IngestJob]:
+    """Staff who see every import see every job; anyone else only the jobs they started."""
+    jobs = IngestJob.objects.all()
+    if not user.is_authenticated or not user.is_active:
+        return jobs.none()
+    if sees_all_identities(user):
+        return jobs
+    return jobs.filter(created_by_id=user.pk)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from datetime import datetime
 from typing import IO, Any
@@ -51,9 +51,19 @@ logger = logging.getLogger(__name__)
 
 @transaction.atomic
 def findings_import(
-    *, actor: Actor, report_format: str, source: str, stream: IO[bytes], file_name: str = ""
+    *,
+    actor: Actor,
+    report_format: str,
+    source: str,
+    stream: IO[bytes],
+    file_name: str = "",
+    on_progress: Callable[[int], None] | None = None,
 ) -> ImportRun:
-    """Import one scanner report, whole or not at all. Raises ValidationError naming what is wrong."""
+    """Import one scanner report, whole or not at all. Raises ValidationError naming what is wrong.
+
+    `on_progress(entries)` is called after each batch with the number of entries read so far. It runs
+    inside the import's transaction: what it writes to the database is seen by nobody until the end.
+    """
     user = require_permission(actor, "findings.import_findings", to="import scanner reports")
     parser = PARSERS.get(report_format)
     if parser is None:
@@ -84,6 +94,8 @@ def findings_import(
         with closing(pipeline.sealed()) as sealed_batches:  # closed at once on error: the child is stopped
             for batch in sealed_batches:
                 writer.write(batch)
+                if on_progress is not None:
+                    on_progress(outcome.entries)
         writer.finish()
     except ReportFormatError as error:
         # No chained cause: the parser's own exception may quote the input.

@@ -6,6 +6,7 @@ anyone confirm a guessed secret offline, and identical secrets still group toget
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -31,3 +32,20 @@ def redacted_preview(secret: str, *, detector: str = "") -> str:
     shown = secret[:PREVIEW_LEADING_CHARACTERS] if len(secret) >= 12 else ""
     prefix = f"{detector}:" if detector else ""
     return f"{prefix}{shown}…({len(secret)} chars)"
+
+
+# A run of token characters long enough to be a key; masked in stored text when it has a digit (or, long
+# enough, both cases): identifiers and words are left readable.
+CREDENTIAL_SHAPED = re.compile(r"[A-Za-z0-9+/=_.~-]{16,}")
+
+
+def mask_credentials(text: str) -> str:
+    """The text with every credential-shaped token replaced by `[masked, N chars]`."""
+    return CREDENTIAL_SHAPED.sub(_mask, text)
+
+
+def _mask(match: re.Match[str]) -> str:
+    token = match.group()
+    digits = any(character.isdigit() for character in token)
+    mixed_case = len(token) >= 24 and token.lower() != token and token.upper() != token
+    return f"[masked, {len(token)} chars]" if digits or mixed_case else token

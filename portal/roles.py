@@ -49,6 +49,7 @@ ROLES = (
             "cases.add_evidence",
             "cases.add_actionitem",
             "cases.change_actionitem",
+            "cases.propose_actionitem",
             "cases.add_comment",
             "cases.add_attackpathstep",
             "cases.map_case",
@@ -67,6 +68,7 @@ ROLES = (
             "findings.change_attributionrule",
             "findings.add_promotionrule",
             "findings.change_promotionrule",
+            "intake.submit_assistantoutput",
             # The user autocompletes (identity owner, team lead and members) need read access to users.
             "auth.view_user",
         ),
@@ -77,6 +79,8 @@ ROLES = (
         permissions=(
             *_VIEW_EVERYTHING,
             "cases.decide_approval",
+            # Work an assistant proposed waits for this person's approval (never the submitter's).
+            "cases.approve_actionitem",
             "cases.close_case",
             "cases.add_comment",
             "cases.add_reportsnapshot",
@@ -112,6 +116,8 @@ ROLES = (
             "findings.view_exposure",
             "findings.view_finding",
             "findings.answer_exposure",
+            # Assistant outputs about their identities (intake.selectors.assistant_output_list).
+            "intake.view_assistantoutput",
         ),
     ),
     Role(
@@ -127,6 +133,10 @@ ROLES = (
             "nhi_inventory.change_credential",
             "findings.import_findings",
             "findings.attribute_exposure",
+            # The AI/chat intake: open or join cases, propose work (never approve or do it), keep evidence.
+            "intake.submit_assistantoutput",
+            "cases.propose_actionitem",
+            "cases.add_evidence",
         ),
     ),
 )

@@ -44,11 +44,14 @@ if PRODUCTION:
     if _fingerprint_key == SECRET_KEY:
         raise ImproperlyConfigured("FINGERPRINT_KEY must differ from SECRET_KEY.")
 FINGERPRINT_KEY = _fingerprint_key or _DEV_FINGERPRINT_KEY
+
 # The key id is stored with every fingerprint so that keys can rotate: fingerprints made under another
 # key are recognisably not comparable.
 FINGERPRINT_KEY_ID = env.text(
     "FINGERPRINT_KEY_ID", "fp-" + hashlib.sha256(FINGERPRINT_KEY.encode()).hexdigest()[:12]
 )
+
+
 
 if PRODUCTION and env.flag("DEBUG", False):
     raise ImproperlyConfigured("DEBUG must be off when PORTAL_ENV=production.")
@@ -72,6 +75,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "portal",
     "nhi_inventory",
     "frameworks",
@@ -124,10 +128,9 @@ if not _database.get("ENGINE"):
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dev server read while a command writes; the timeout rides out short write locks.
     _database.setdefault("OPTIONS", {})
-    # mmap: reads go through the OS page cache instead of being copied into SQLite's own 2 MB cache, which
-    # a big import's lookups overflow (the mapping is address space, not memory).
+    # A 16 MB page cache (SQLite's default is 2 MB): an import's inserts land all over the unique indexes.
     _database["OPTIONS"].update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA mmap_size=268435456;"}
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA cache_size=-16384;"}
     )
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -184,7 +187,29 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Cases, identities, findings, evidence and framework reports of the portal.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the installed package (static files), not a CDN: the docs work offline and under a
+    # strict Content-Security-Policy.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "kind", "status" or "format": name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "NhiKindEnum": "nhi_inventory.models.NHIKind",
+        "CredentialStatusEnum": "nhi_inventory.models.CredentialStatus",
+        "ControlKindEnum": "frameworks.models.ControlKind",
+        "ReportSnapshotFormatEnum": "cases.models.ReportFormat",
+        "CaseKindEnum": "cases.models.CaseKind",
+        "CaseStateEnum": "cases.models.CaseState",
+        "EvidenceKindEnum": "cases.models.EvidenceKind",
+        "ActionKindEnum": "cases.models.ActionKind",
+        "ActionStatusEnum": "cases.models.ActionStatus",
+        "ApprovalKindEnum": "cases.models.ApprovalKind",
+        "ApprovalStatusEnum": "cases.models.ApprovalStatus",
+        "ExposureStateEnum": "findings.models.ExposureState",
+        "ScannerReportFormatEnum": "findings.models.ReportFormat",
+        "IngestJobStatusEnum": "findings.models.IngestJobStatus",
+    },
 }
 
 # --- Background work ---------------------------------------------------------------------------------------
@@ -202,6 +227,20 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# Tasks outside an app's tasks.py: findings.jobs runs findings_import, which findings.tasks cannot import.
+CELERY_IMPORTS = ("findings.jobs",)
+
+# Shared by the web processes and the workers: a background ingest job reports its progress through it.
+# Without CACHE_URL each process has its own memory cache: enough when tasks run in-process (development,
+# tests); with separate workers, set it (Redis) or a running job shows no progress until it ends.
+_cache_url = env.text("CACHE_URL", "")
+if _cache_url and not _cache_url.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"CACHE_URL={_cache_url!r} is not a Redis URL (e.g. redis://host:6379/1).")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+    if _cache_url
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 
 # --- Email -------------------------------------------------------------------------------------------------
 EMAIL_BACKEND = env.text(
@@ -228,6 +267,15 @@ if not PORTAL_BASE_URL.startswith(("http://", "https://")):
     )
 # How long an emailed answer link stays valid, in seconds (it is also single-use).
 FINDINGS_ANSWER_LINK_MAX_AGE = env.integer("FINDINGS_ANSWER_LINK_MAX_AGE", 7 * 24 * 3600, minimum=60)
+# Reports up to this size (bytes) are imported during the upload (`POST /api/v1/ingest/`, 201); larger ones
+# by a background job (202).
+FINDINGS_INGEST_SYNC_MAX_BYTES = env.integer("FINDINGS_INGEST_SYNC_MAX_BYTES", 4 * 1024 * 1024, minimum=0)
+# Key for the reports that wait for a background import, encrypted (findings/pending_files.py). Without it,
+# the key is derived from SECRET_KEY (HKDF): rotating SECRET_KEY then fails the jobs still waiting.
+FINDINGS_INGEST_KEY = env.secret("FINDINGS_INGEST_KEY") or ""
+if FINDINGS_INGEST_KEY and len(FINDINGS_INGEST_KEY) < 32:
+    raise ImproperlyConfigured("FINDINGS_INGEST_KEY must be at least 32 characters long.")
+
 
 # --- Production hardening ----------------------------------------------------------------------------------
 if PRODUCTION:

@@ -1,3 +1,8 @@
-from django.urls import URLPattern
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[URLPattern] = []
+from portal.api.token_views import ApiTokenViewSet
+
+router = SimpleRouter()
+router.register("tokens", ApiTokenViewSet, basename="api-token")
+
+urlpatterns = router.urls

@@ -15,16 +15,21 @@ from cases import services as case_services
 from cases.mapping import mapping_rule_create
 from cases.models import ApprovalKind, Case, CaseKind, CaseState, CaseTransition, Severity
 from cases.reports.services import report_snapshot_create
+from findings.jobs import ingest_job_create
+from findings.pending_files import EncryptedUpload
 from findings.services import attribution_rule_create, findings_import
 from frameworks.models import Control
 from frameworks.services import CATALOG_DIR, catalog_load
+from intake.rules import Facts
+from intake.services import assistant_output_submit
 from nhi_inventory import services as nhi_services
 from nhi_inventory.models import Credential, CredentialType
 from portal import roles
+from portal.services import api_token_create
 from tests.factories import UserFactory
 from tests.findings.reports import gitleaks_v8
 
-DOMAIN_APPS = ("cases", "nhi_inventory", "frameworks", "findings")
+DOMAIN_APPS = ("cases", "nhi_inventory", "frameworks", "findings", "intake")
 DOMAIN_MODELS = sorted(
     model._meta.label for model in admin.site._registry if model._meta.app_label in DOMAIN_APPS
 )
@@ -76,6 +81,26 @@ def every_model_has_a_row(case_in_state, open_case, analyst, payments, payments_
         report_format="gitleaks",
         source="acme/payments",
         stream=io.BytesIO(gitleaks_v8({"Secret": SECRET, "File": "deploy/prod.env"})),
+    )
+    ingest_job_create(  # queued: its task is sent only on commit, which never comes in this test
+        actor=analyst,
+        report_format="gitleaks",
+        source="acme/payments",
+        upload=EncryptedUpload.from_bytes(gitleaks_v8({"Secret": SECRET, "File": "a.env"}), name="big.json"),
+    )
+    api_token_create(actor=analyst, user_id=analyst.pk, name="gitleaks in CI")
+    assistant_output_submit(
+        actor=analyst,
+        summary="The deploy key leaked.",
+        recommendation="Revoke it.",
+        assistant="SecOps Copilot",
+        facts=Facts(
+            needs_multi_person_review=False,
+            triggers_downstream_work=False,
+            must_be_retained_as_evidence=True,
+            depends_on_fresh_context=False,
+        ),
+        nhi_ids=[payments_identity.pk],
     )
 
 
