@@ -23,27 +23,27 @@ from portal.permissions import Actor, require_permission
 
 OWNERSHIP_FIELDS = frozenset({"owner_team", "owner"})
 TEAM_EDITABLE_FIELDS = frozenset({"name", "slug", "lead", "contact_email"})
-NHI_EDITABLE_FIELDS = frozenset(
-    {
-        "name",
-        "kind",
-        "provider",
-        "external_id",
-        "environment",
-        "description",
-        "owner_team",
-        "owner",
-        "privilege_level",
-        "criticality",
-        "internet_facing",
-        "third_party",
-        "provisioned_at",
-        "last_used_at",
-        "last_rotated_at",
-        "expires_at",
-        "lifecycle_state",
-    }
+# In the order forms and the API show them.
+NHI_EDITABLE_FIELD_NAMES = (
+    "name",
+    "kind",
+    "provider",
+    "external_id",
+    "environment",
+    "description",
+    "owner_team",
+    "owner",
+    "privilege_level",
+    "criticality",
+    "internet_facing",
+    "third_party",
+    "provisioned_at",
+    "last_used_at",
+    "last_rotated_at",
+    "expires_at",
+    "lifecycle_state",
 )
+NHI_EDITABLE_FIELDS = frozenset(NHI_EDITABLE_FIELD_NAMES)
 
 
 def _apply_changes(instance: Any, changes: Mapping[str, Any], allowed: frozenset[str]) -> list[str]:

@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from nhi_inventory.models import Credential, CredentialStatus, CredentialType, NonHumanIdentity, Team
 from nhi_inventory.selectors import team_list
+from nhi_inventory.services import NHI_EDITABLE_FIELD_NAMES
 
 
 class TeamSerializer(serializers.ModelSerializer[Team]):
@@ -52,23 +53,7 @@ class NhiSerializer(serializers.ModelSerializer[NonHumanIdentity]):
         model = NonHumanIdentity
         fields = (
             "id",
-            "name",
-            "kind",
-            "provider",
-            "external_id",
-            "environment",
-            "description",
-            "owner_team",
-            "owner",
-            "privilege_level",
-            "criticality",
-            "internet_facing",
-            "third_party",
-            "provisioned_at",
-            "last_used_at",
-            "last_rotated_at",
-            "expires_at",
-            "lifecycle_state",
+            *NHI_EDITABLE_FIELD_NAMES,
             "visibility_score",
             "created_at",
             "updated_at",
@@ -90,26 +75,7 @@ class NhiWriteSerializer(serializers.ModelSerializer[NonHumanIdentity]):
 
     class Meta:
         model = NonHumanIdentity
-        fields = (
-            "name",
-            "kind",
-            "provider",
-            "external_id",
-            "environment",
-            "description",
-            "owner_team",
-            "owner",
-            "privilege_level",
-            "criticality",
-            "internet_facing",
-            "third_party",
-            "provisioned_at",
-            "last_used_at",
-            "last_rotated_at",
-            "expires_at",
-            "lifecycle_state",
-            "reason",
-        )
+        fields = (*NHI_EDITABLE_FIELD_NAMES, "reason")
 
 
 class CredentialSerializer(serializers.ModelSerializer[Credential]):
