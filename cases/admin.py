@@ -30,9 +30,11 @@ from cases.models import (
     Comment,
     Evidence,
     MappingRule,
+    SlaPolicy,
 )
 from cases.reports.admin import ReportSnapshotAdmin  # noqa: F401 - registers the snapshot admin
 from cases.selectors import action_item_list, approval_list, case_list, evidence_list
+from cases.sla import MAX_HOURS_TO_RESOLVE, sla_policy_update
 from cases.workflow import ACTIONS_BY_NAME, available_actions, decidable_approvals
 from portal.admin_mixins import HistoryAdmin, ReadOnlyAdminMixin, ReadOnlyTabularInline
 
@@ -164,6 +166,21 @@ class CommentInline(ReadOnlyTabularInline):
 # --- Case --------------------------------------------------------------------------------------------------
 
 
+class EscalatedFilter(admin.SimpleListFilter):
+    title = "escalated (overdue)"
+    parameter_name = "escalated"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Case]) -> QuerySet[Case]:
+        if self.value() == "yes":
+            return queryset.filter(escalated_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(escalated_at__isnull=True)
+        return queryset
+
+
 class CaseForm(forms.ModelForm):
     class Meta:
         model = Case
@@ -184,11 +201,20 @@ class CaseAdmin(HistoryAdmin):
         "owning_team",
         "assignee",
         "due_at",
+        "escalated",
         "created_at",
     )
     list_display_links = ("reference", "title")
     list_select_related = ("owning_team", "assignee")
-    list_filter = ("state", "kind", "severity", "priority", "origin", "owning_team")
+    list_filter = (
+        "state",
+        "kind",
+        "severity",
+        "priority",
+        "origin",
+        "owning_team",
+        EscalatedFilter,
+    )
     search_fields = ("title",)
     autocomplete_fields = ("owning_team",)
     show_full_result_count = False
@@ -204,6 +230,9 @@ class CaseAdmin(HistoryAdmin):
         "risk_accepted_until",
         "verified_at",
         "closed_at",
+        "due_at_set_by_hand",
+        "escalated_at",
+        "escalation_notified_at",
     )
     inlines = (
         TransitionInline,
@@ -242,6 +271,7 @@ class CaseAdmin(HistoryAdmin):
                     )
                 },
             ),
+            ("Service level", {"fields": ("due_at_set_by_hand", "escalated_at", "escalation_notified_at")}),
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -268,6 +298,10 @@ class CaseAdmin(HistoryAdmin):
     @admin.display(description="Reference", ordering="id")
     def reference(self, case: Case) -> str:
         return case.reference
+
+    @admin.display(description="Escalated", boolean=True, ordering="escalated_at")
+    def escalated(self, case: Case) -> bool:
+        return case.escalated_at is not None
 
     @admin.display(description="State", ordering="state")
     def state_badge(self, case: Case) -> str:
@@ -738,3 +772,49 @@ class MappingRuleAdmin(HistoryAdmin):
             return
         created = mapping_rule_create(actor=request.user, **form.cleaned_data)
         obj.pk = created.pk
+
+
+# --- SLA policies: one per severity, created by a migration; edited here through the service ---------------
+
+
+class SlaPolicyForm(forms.ModelForm):
+    hours_to_resolve = forms.IntegerField(
+        min_value=1,
+        max_value=MAX_HOURS_TO_RESOLVE,
+        help_text="Hours from opening (or reopening) until a case of this severity is due, e.g. 24, 72, 168.",
+    )
+
+    class Meta:
+        model = SlaPolicy
+        fields = ("hours_to_resolve", "is_active")
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(HistoryAdmin):
+    form = SlaPolicyForm
+    list_display = ("severity", "hours_to_resolve", "duration", "is_active")
+    list_filter = ("is_active",)
+    readonly_fields = ("severity",)
+    fields = ("severity", "hours_to_resolve", "is_active")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # One row per severity exists from the migrations; there is nothing else to add.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Due after")
+    def duration(self, policy: SlaPolicy) -> str:
+        days, hours = divmod(policy.hours_to_resolve, 24)
+        if days and not hours:
+            return f"{days} day{'s' if days != 1 else ''}"
+        return f"{policy.hours_to_resolve} hours"
+
+    def save_model(self, request: HttpRequest, obj: SlaPolicy, form: forms.ModelForm, change: bool) -> None:
+        sla_policy_update(
+            actor=request.user,
+            policy_id=obj.pk,
+            hours_to_resolve=form.cleaned_data["hours_to_resolve"],
+            is_active=form.cleaned_data["is_active"],
+        )

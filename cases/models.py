@@ -231,7 +231,26 @@ class Case(ConcurrentTransitionMixin, models.Model):
         editable=False,
         help_text="A closure approval was approved by a second person (cleared on reopen).",
     )
-    history = HistoricalRecords(excluded_fields=("updated_at",))
+    # The SLA (SlaPolicy) sets due_at when the case opens, is reopened or changes severity, unless a person
+    # set the date by hand; clearing it by hand gives the date back to the SLA.
+    due_at_set_by_hand = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="The due date was set by a person; the SLA for the severity no longer moves it.",
+    )
+    escalated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the case was escalated for passing its due date (cleared by a reopen or a new date).",
+    )
+    escalation_notified_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the team lead was emailed about the escalation.",
+    )
+    history = HistoricalRecords(excluded_fields=("updated_at", "escalation_notified_at"))
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -241,6 +260,12 @@ class Case(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=("severity", "-created_at"), name="case_severity_created"),
             models.Index(fields=("priority", "-created_at"), name="case_priority_created"),
             models.Index(fields=("owning_team", "-created_at"), name="case_team_created"),
+            # The escalation sweep: open cases past due, not yet escalated.
+            models.Index(
+                fields=("due_at",),
+                name="case_due_unescalated",
+                condition=Q(escalated_at__isnull=True, due_at__isnull=False),
+            ),
         )
         permissions = (
             ("view_all_cases", "Can view cases of every team"),
@@ -253,6 +278,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
             ("request_approval", "Can request a closure or risk-acceptance approval"),
             ("decide_approval", "Can approve or reject requests (four-eyes)"),
             ("reopen_case", "Can reopen a case"),
+            ("escalate_case", "Can escalate an overdue case to its team lead"),
         )
 
     def __str__(self) -> str:
@@ -769,3 +795,31 @@ class ReportSnapshot(models.Model):
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise ValueError("A report snapshot is read-only: it cannot be deleted.")
 
+
+class SlaPolicy(models.Model):
+    """How long a case of one severity may stay open before it is escalated; edited in the admin.
+
+    Rows are created per severity by a data migration and never deleted: `sla_policy_update` changes the
+    duration or turns the SLA off for that severity. A change applies to cases opened, reopened or re-graded
+    from then on; due dates already set are not rewritten.
+    """
+
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices, unique=True)
+    hours_to_resolve = models.PositiveIntegerField(
+        help_text="Hours from opening (or reopening) until the case is due."
+    )
+    is_active = models.BooleanField(
+        default=True, help_text="Off: cases of this severity get no due date from the SLA."
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+        ordering = ("-severity",)
+        constraints = (
+            models.CheckConstraint(condition=Q(hours_to_resolve__gte=1), name="sla_policy_hours_positive"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.get_severity_display()}: {self.hours_to_resolve} h"

@@ -7,7 +7,7 @@ UPDATE: whichever of two concurrent transitions comes second finds the state mov
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -20,6 +20,7 @@ from django_fsm import ConcurrentTransition
 from cases.errors import CaseWorkflowError, TransitionConflict, TransitionRefused
 from cases.mapping import case_mappings_apply
 from cases.models import (
+    OPEN_STATES,
     SETTLED_STATES,
     ActionItem,
     ActionKind,
@@ -43,6 +44,7 @@ from cases.models import (
 )
 from cases.priority import priority_for
 from cases.selectors import case_is_visible, sees_all_cases
+from cases.sla import case_escalation_notify, escalation_recipients_sentence, sla_due_at
 from frameworks.models import Control
 from nhi_inventory.models import NonHumanIdentity, Team
 from nhi_inventory.selectors import nhi_list, team_ids_of
@@ -149,6 +151,27 @@ def _perform_transition(
     return case
 
 
+def _sla_clock_start(case: Case) -> datetime:
+    """The SLA counts from the case's last opening: its reopen, or its creation."""
+    reopened = case.transitions.filter(name="reopen").order_by("-at").values_list("at", flat=True).first()
+    return reopened or case.created_at
+
+
+def _watch_new_due_date(case: Case) -> None:
+    """A case escalated for a due date that moved into the future is watched afresh for the new one."""
+    if case.escalated_at is not None and case.due_at is not None and case.due_at > timezone.now():
+        case.escalated_at = None
+        case.escalation_notified_at = None
+
+
+def _restart_sla_clock(case: Case) -> None:
+    """A reopened case starts a new SLA period (unless its date was set by hand) and a new escalation."""
+    if not case.due_at_set_by_hand:
+        case.due_at = sla_due_at(severity=case.severity, start=timezone.now())
+    case.escalated_at = None
+    case.escalation_notified_at = None
+
+
 def _recompute_priority(case: Case) -> bool:
     new = priority_for(severity=case.severity, identities=case.identities.all())
     if case.priority == new:
@@ -181,7 +204,8 @@ def case_open(
         severity=severity,
         origin=origin,
         owning_team=owning_team,
-        due_at=due_at,
+        due_at=due_at if due_at is not None else sla_due_at(severity=severity, start=timezone.now()),
+        due_at_set_by_hand=due_at is not None,
         opened_by=actor,
     )
     linked = list(identities)
@@ -207,8 +231,15 @@ def case_update(*, actor: Actor, case_id: int, changes: Mapping[str, Any], reaso
     changed = [name for name, value in changes.items() if getattr(case, name) != value]
     if not changed:
         return case
+    due_before = case.due_at
     for name in changed:
         setattr(case, name, changes[name])
+    if "due_at" in changed:
+        case.due_at_set_by_hand = case.due_at is not None
+    if not case.due_at_set_by_hand and ("severity" in changed or "due_at" in changed):
+        case.due_at = sla_due_at(severity=case.severity, start=_sla_clock_start(case))
+    if case.due_at != due_before:
+        _watch_new_due_date(case)
     _recompute_priority(case)
     case.full_clean()
     _save_case(case, actor=actor, change_reason=reason or f"edited {', '.join(changed)}")
@@ -333,7 +364,9 @@ def case_dismiss(*, case_id: int, actor: Actor, dismissal_reason: str, reason: s
 @transaction.atomic
 def case_reopen(*, case_id: int, actor: Actor, reason: str) -> Case:
     reason = _require_reason(reason, why="to reopen a case")
-    case = _perform_transition(case_id=case_id, actor=actor, name="reopen", reason=reason)
+    case = _perform_transition(
+        case_id=case_id, actor=actor, name="reopen", reason=reason, prepare=_restart_sla_clock
+    )
     # Approvals were given for the case as it was; after a reopen they must be sought again.
     for approval in case.approvals.filter(status__in=(ApprovalStatus.PENDING, ApprovalStatus.APPROVED)):
         approval.status = ApprovalStatus.SUPERSEDED
@@ -686,3 +719,87 @@ def attack_path_step_route(*, actor: Actor, step_id: int, kind: str = ActionKind
     step._history_user = actor  # type: ignore[attr-defined]
     step.save()
     return item
+
+
+# --- Automation: SLA escalation and expiring risk acceptances ----------------------------------------------
+
+
+@transaction.atomic
+def case_escalate(*, actor: Actor, case_id: int) -> Case:
+    """Flag an open case that is past its due date, record why, and email its team lead once committed.
+
+    Refuses (CaseWorkflowError) a case that is not open, not overdue or already escalated, so a sweep
+    delivered twice, or two sweeps at once, escalate a case once.
+    """
+    actor = require_permission(actor, "cases.escalate_case", to="escalate overdue cases")
+    case = _lock_case(case_id=case_id, actor=actor)
+    now = timezone.now()
+    if case.state not in OPEN_STATES:
+        raise CaseWorkflowError(
+            f"{case.reference} is {case.get_state_display().lower()}: it cannot be overdue."
+        )
+    if case.due_at is None or case.due_at > now:
+        raise CaseWorkflowError(f"{case.reference} is not past its due date.")
+    if case.escalated_at is not None:
+        raise TransitionConflict(
+            f"{case.reference} was already escalated on {case.escalated_at:%Y-%m-%d %H:%M}."
+        )
+    # Conditional as well: SQLite has no row locks, and of two sweeps only one may flag the case.
+    if not Case.objects.filter(pk=case.pk, escalated_at__isnull=True).update(escalated_at=now):
+        raise TransitionConflict(f"{case.reference} was escalated by someone else in the meantime.")
+    case.escalated_at = now
+    overdue_since = timezone.localtime(case.due_at).strftime("%Y-%m-%d %H:%M %Z")
+    try:
+        _save_case(case, actor=actor, change_reason=f"escalated: overdue since {overdue_since}")
+    except ConcurrentTransition:
+        raise TransitionConflict(f"{case.reference} changed state while it was being escalated.") from None
+    comment = Comment(
+        case=case,
+        author=actor,
+        body=(
+            f"Escalated: this {case.get_severity_display().lower()} case was due on {overdue_since} and is "
+            f"still {case.get_state_display().lower()}. {escalation_recipients_sentence(case)}"
+        ),
+    )
+    comment._history_user = actor  # type: ignore[attr-defined]
+    comment._change_reason = "escalated"  # type: ignore[attr-defined]
+    comment.save()
+    escalated_id = case.pk
+
+    def notify() -> None:
+        case_escalation_notify(case_id=escalated_id)
+
+    # robust: the escalation stands if the mail server is down; the next sweep sends what is still owed.
+    transaction.on_commit(notify, robust=True)
+    return case
+
+
+@transaction.atomic
+def case_risk_acceptance_expire(*, actor: Actor, case_id: int) -> Case:
+    """Reopen a risk-accepted case whose acceptance has expired, with a comment saying so.
+
+    Refuses (CaseWorkflowError) a case no longer in accepted risk, or whose acceptance still runs.
+    """
+    actor = require_permission(actor, "cases.reopen_case", to="reopen cases whose risk acceptance expired")
+    case = _lock_case(case_id=case_id, actor=actor)
+    until = case.risk_accepted_until
+    if case.state != CaseState.RISK_ACCEPTED or until is None:
+        raise TransitionConflict(
+            f"{case.reference} is {case.get_state_display().lower()}, not accepted risk."
+        )
+    if until >= timezone.localdate():
+        raise CaseWorkflowError(f"{case.reference}'s risk acceptance runs until {until:%Y-%m-%d}.")
+    reason = f"risk acceptance expired on {until:%Y-%m-%d}"
+    case = case_reopen(case_id=case.pk, actor=actor, reason=reason)
+    comment = Comment(
+        case=case,
+        author=actor,
+        body=(
+            f"Reopened: the risk acceptance ran until {until:%Y-%m-%d} and has expired. The case needs work "
+            "again, or a new risk-acceptance request."
+        ),
+    )
+    comment._history_user = actor  # type: ignore[attr-defined]
+    comment._change_reason = reason  # type: ignore[attr-defined]
+    comment.save()
+    return case

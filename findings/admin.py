@@ -23,6 +23,7 @@ from findings.models import (
     Finding,
     ImportRun,
     IngestJob,
+    OwnerReminder,
     PromotionRule,
     ReportFormat,
 )
@@ -60,6 +61,35 @@ class TriageQueueFilter(admin.SimpleListFilter):
         return queryset
 
 
+class OwnerReminderFilter(admin.SimpleListFilter):
+    """Where the exposure's latest wait for an answer stands in its owners' reminders (reminders.py)."""
+
+    title = "owner reminders"
+    parameter_name = "reminders"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("none", "Never reminded"),
+            ("reminded", "Reminded, lead not told"),
+            ("escalated", "Escalated to the team lead"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Exposure]) -> QuerySet[Exposure]:
+        if self.value() == "none":
+            return queryset.filter(owner_reminder__isnull=True)
+        if self.value() == "reminded":
+            return queryset.filter(
+                owner_reminder__reminders_sent__gt=0, owner_reminder__escalated_at__isnull=True
+            )
+        if self.value() == "escalated":
+            return queryset.filter(owner_reminder__escalated_at__isnull=False)
+        return queryset
+
+
+def _reminder_of(exposure: Exposure) -> OwnerReminder | None:
+    return getattr(exposure, "owner_reminder", None)
+
+
 class FindingInline(ReadOnlyTabularInline):
     model = Finding
     fields = ("repository", "path", "line", "commit", "scanner", "context", "occurrences", "last_seen_at")
@@ -88,9 +118,18 @@ class ExposureAdmin(ReadOnlyAdminMixin, HistoryAdmin):
         "locations",
         "occurrences",
         "last_seen_at",
+        "reminders",
+        "escalated",
     )
-    list_select_related = ("nhi", "case")
-    list_filter = (TriageQueueFilter, "state", "validity", "attribution", "fingerprint_scheme")
+    list_select_related = ("nhi", "case", "owner_reminder__escalated_to")
+    list_filter = (
+        TriageQueueFilter,
+        "state",
+        "validity",
+        "attribution",
+        "fingerprint_scheme",
+        OwnerReminderFilter,
+    )
     search_fields = ("preview", "detector", "nhi__name")
     show_full_result_count = False
     inlines = (FindingInline,)
@@ -117,13 +156,30 @@ class ExposureAdmin(ReadOnlyAdminMixin, HistoryAdmin):
         "answered_at",
         "answer_note",
         "suggested_owner",
+        "reminders",
+        "escalated",
     )
     # The fingerprint itself is shown to nobody: it is a lookup key, not something to copy around.
     exclude = ("fingerprint", "sha1_fingerprint")
     change_form_template = "admin/findings/exposure/change_form.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Exposure]:
-        return exposure_list(user=request.user).select_related("nhi", "case")
+        return exposure_list(user=request.user).select_related("nhi", "case", "owner_reminder__escalated_to")
+
+    @admin.display(description="Owner reminders")
+    def reminders(self, exposure: Exposure) -> str:
+        """Of its latest wait for an answer; each reminder is also in the exposure's history."""
+        reminder = _reminder_of(exposure)
+        if reminder is None or not reminder.reminders_sent:
+            return "—"
+        return f"{reminder.reminders_sent}, last {reminder.last_reminded_at:%Y-%m-%d}"
+
+    @admin.display(description="Lead told")
+    def escalated(self, exposure: Exposure) -> str:
+        reminder = _reminder_of(exposure)
+        if reminder is None or reminder.escalated_at is None:
+            return "—"
+        return f"{reminder.escalated_at:%Y-%m-%d}, {reminder.escalated_to or 'a former lead'}"
 
     def get_urls(self) -> list[URLPattern]:
         return [

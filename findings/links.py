@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 from enum import StrEnum
 
@@ -78,6 +79,34 @@ def answer_link_issue(*, exposure: Exposure, user: User) -> str:
         expires_at=now + _max_age(),
     )
     return _signer().sign_object({"l": link.pk, "n": nonce})
+
+
+def answer_links_reissue(*, exposures: Sequence[Exposure], user: User) -> list[str]:
+    """New links for this owner, one per exposure (tokens in that order), in two queries whatever the count.
+
+    For reminders: an earlier link's token was never stored, so it cannot be sent again; the owner's live
+    links for these exposures expire now instead, and each keeps at most one live link per exposure.
+    """
+    if not exposures:
+        return []
+    now = timezone.now()
+    AnswerLink.objects.filter(
+        user=user, exposure__in=exposures, used_at__isnull=True, expires_at__gt=now
+    ).update(expires_at=now)
+    nonces = [secrets.token_urlsafe(32) for _ in exposures]
+    links = AnswerLink.objects.bulk_create(
+        AnswerLink(
+            exposure=exposure,
+            user=user,
+            nonce_hash=_nonce_hash(nonce),
+            created_at=now,
+            expires_at=now + _max_age(),
+        )
+        for exposure, nonce in zip(exposures, nonces, strict=True)
+    )
+    return [
+        _signer().sign_object({"l": link.pk, "n": nonce}) for link, nonce in zip(links, nonces, strict=True)
+    ]
 
 
 def answer_link_url(*, exposure_id: int, token: str) -> str:

@@ -384,3 +384,36 @@ class IngestJob(models.Model):
     def is_finished(self) -> bool:
         return self.status in FINISHED_JOB_STATES
 
+
+class OwnerReminder(models.Model):
+    """Where one exposure stands in its owners' reminder cadence (`findings/reminders.py`), for one wait.
+
+    A wait starts when the exposure comes to await the answer of an identity's owners: found, attributed,
+    handed to another identity, or seen again after remediation. `waiting_since` names the wait this row
+    counts; once the exposure's history shows it stopped waiting after that (answered, handed on), the row
+    counts nothing and the next wait starts from zero. Written only by `owner_reminders_send`, which also
+    records each reminder and escalation in the exposure's history.
+    """
+
+    exposure = models.OneToOneField(
+        Exposure, on_delete=models.CASCADE, primary_key=True, related_name="owner_reminder"
+    )
+    waiting_since = models.DateTimeField(help_text="When the wait these reminders are about started.")
+    reminders_sent = models.PositiveSmallIntegerField(default=0)
+    last_reminded_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalated_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        help_text="The team lead told that the owners left it unanswered.",
+    )
+
+    class Meta:
+        ordering = ("-waiting_since",)
+
+    def __str__(self) -> str:
+        return f"Reminders for exposure #{self.exposure_id}: {self.reminders_sent} sent"

@@ -4,7 +4,21 @@ Staff who see every identity see every exposure, the unattributed ones (the tria
 owner sees the exposures of the identities they own, personally or through a team, and nothing else.
 """
 
-from django.db.models import Prefetch, Q, QuerySet
+from datetime import UTC, datetime
+
+from django.db.models import (
+    BooleanField,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
 
 from findings.models import (
     AWAITING_ANSWER,
@@ -110,3 +124,60 @@ def ingest_job_list(*, user: Actor) -> QuerySet[IngestJob]:
     if sees_all_identities(user):
         return jobs
     return jobs.filter(created_by_id=user.pk)
+
+
+# --- Owner reminders (findings/reminders.py): the portal's own sweep, so not scoped by user ----------------
+
+_LONG_AGO = Value(datetime(1970, 1, 1, tzinfo=UTC), output_field=DateTimeField())
+
+
+def exposures_awaiting_owners() -> QuerySet[Exposure]:
+    """Exposures awaiting the answer of an identity's owners, where a team answers for that identity.
+
+    Annotated from the exposure's history, which records every change of state and identity:
+    - `wait_started_at`: when the current wait began, i.e. the first history row after the latest one in
+      which the exposure did not await this identity's owners (unattributed, another identity's, answered,
+      remediated). A regression or a hand-over thus starts a new wait.
+    - `reminder_counts`: whether its `owner_reminder` row was written during this wait (a row from an
+      earlier wait counts nothing: the cadence starts again from zero).
+    """
+    history = Exposure.history.model.objects.filter(id=OuterRef("pk"))
+    not_waiting = history.filter(
+        Q(nhi__isnull=True) | ~Q(nhi_id=OuterRef("nhi_id")) | ~Q(state__in=AWAITING_ANSWER)
+    )
+    wait_broke_at = Subquery(not_waiting.order_by("-history_date").values("history_date")[:1])
+    broke_or_long_ago = Coalesce(OuterRef("wait_broke_at"), _LONG_AGO)
+    first_since = Subquery(
+        history.filter(history_date__gt=broke_or_long_ago).order_by("history_date").values("history_date")[:1]
+    )
+    return (
+        Exposure.objects.filter(state__in=AWAITING_ANSWER, nhi__owner_team__isnull=False)
+        .annotate(wait_broke_at=wait_broke_at)
+        .annotate(
+            # A change recorded in the same instant as the row before it: the wait began in that instant.
+            wait_started_at=Coalesce(first_since, "wait_broke_at", "first_seen_at"),
+            reminder_counts=Coalesce(
+                ExpressionWrapper(
+                    Q(owner_reminder__waiting_since__gte=Coalesce(F("wait_broke_at"), _LONG_AGO)),
+                    output_field=BooleanField(),
+                ),
+                Value(False),
+            ),
+        )
+    )
+
+
+def exposures_due_for_reminder(*, waited_since: datetime) -> QuerySet[Exposure]:
+    """Those whose next reminder or escalation is due: their wait, or its last reminder, began at or before
+    `waited_since` (now less one interval), and they were not escalated during this wait."""
+    return exposures_awaiting_owners().filter(
+        Q(reminder_counts=False, wait_started_at__lte=waited_since)
+        | Q(reminder_counts=True, owner_reminder__escalated_at__isnull=True)
+        & (
+            Q(owner_reminder__last_reminded_at__lte=waited_since)
+            | Q(
+                owner_reminder__last_reminded_at__isnull=True,
+                owner_reminder__waiting_since__lte=waited_since,
+            )
+        )
+    )

@@ -18,8 +18,13 @@ OWNER = "NHI owner"
 # answer (owners answer for their identities; they do not get to open or move cases themselves).
 AUTOMATION = "Automation"
 AUTOMATION_USERNAME = "portal-automation"
+# The hand-offs' own account (handoffs/): it records what a signed callback from the ticketing, containment
+# or revocation system reports (an action item done or failed) and a delivery given up. Apart from
+# Automation, whose token AI assistants use and which must never complete work.
+HANDOFFS = "Hand-offs"
+HANDOFFS_USERNAME = "portal-handoffs"
 
-_DOMAIN_APPS = ("cases", "nhi_inventory", "frameworks", "findings", "intake")
+_DOMAIN_APPS = ("cases", "nhi_inventory", "frameworks", "findings", "intake", "handoffs")
 _VIEW_EVERYTHING = ("cases.view_all_cases", "nhi_inventory.view_all_identities")
 
 
@@ -56,6 +61,7 @@ ROLES = (
             "cases.add_reportsnapshot",
             "cases.add_mappingrule",
             "cases.change_mappingrule",
+            "cases.change_slapolicy",
             "nhi_inventory.add_team",
             "nhi_inventory.change_team",
             "nhi_inventory.add_nonhumanidentity",
@@ -69,6 +75,10 @@ ROLES = (
             "findings.add_promotionrule",
             "findings.change_promotionrule",
             "intake.submit_assistantoutput",
+            # Hand action items off to ticketing, containment and revocation; configure where they go.
+            "handoffs.dispatch_handoff",
+            "handoffs.add_webhookendpoint",
+            "handoffs.change_webhookendpoint",
             # The user autocompletes (identity owner, team lead and members) need read access to users.
             "auth.view_user",
         ),
@@ -137,6 +147,20 @@ ROLES = (
             "intake.submit_assistantoutput",
             "cases.propose_actionitem",
             "cases.add_evidence",
+            # The periodic jobs (cases/sweeps.py): escalate overdue cases, reopen expired risk acceptances
+            # (reopen_case above), take the weekly report snapshots.
+            "cases.escalate_case",
+            "cases.add_reportsnapshot",
+        ),
+    ),
+    Role(
+        name=HANDOFFS,
+        view_all_domain_models=False,
+        permissions=(
+            "cases.view_all_cases",
+            "cases.change_actionitem",
+            "cases.add_comment",
+            "handoffs.record_handoff_outcome",
         ),
     ),
 )
@@ -170,6 +194,7 @@ def roles_sync() -> dict[str, int]:
         group.permissions.set(permissions)
         counts[role.name] = group.permissions.count()
     automation_user()
+    handoffs_user()
     return counts
 
 
@@ -183,4 +208,17 @@ def automation_user() -> User:
         user.set_unusable_password()
         user.save(update_fields=["password"])
     user.groups.add(Group.objects.get(name=AUTOMATION))
+    return user
+
+
+def handoffs_user() -> User:
+    """The hand-offs' own account, in its own group; it has no password and cannot sign in."""
+    user, created = User.objects.get_or_create(
+        username=HANDOFFS_USERNAME,
+        defaults={"first_name": "Portal", "last_name": "hand-offs", "is_active": True},
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    user.groups.add(Group.objects.get(name=HANDOFFS))
     return user

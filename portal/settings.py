@@ -1,6 +1,7 @@
 """Settings for the NHI Governance Portal, read from the environment (see docs/CONFIGURATION.md)."""
 
 import hashlib
+import hmac
 from pathlib import Path
 
 import dj_database_url
@@ -51,7 +52,22 @@ FINGERPRINT_KEY_ID = env.text(
     "FINGERPRINT_KEY_ID", "fp-" + hashlib.sha256(FINGERPRINT_KEY.encode()).hexdigest()[:12]
 )
 
-
+# Downstream hand-offs (handoffs/): each webhook endpoint's signing key is HMAC(HANDOFF_SIGNING_KEY, endpoint
+# id and rotation counter), so no endpoint key is stored. In development it is derived from SECRET_KEY.
+_handoff_signing_key = env.secret("HANDOFF_SIGNING_KEY")
+if PRODUCTION:
+    if not _handoff_signing_key:
+        raise ImproperlyConfigured(
+            "PORTAL_ENV=production needs HANDOFF_SIGNING_KEY or HANDOFF_SIGNING_KEY_FILE."
+        )
+    if len(_handoff_signing_key) < 32:
+        raise ImproperlyConfigured("HANDOFF_SIGNING_KEY must be at least 32 characters long.")
+    if _handoff_signing_key in (SECRET_KEY, FINGERPRINT_KEY):
+        raise ImproperlyConfigured("HANDOFF_SIGNING_KEY must differ from SECRET_KEY and FINGERPRINT_KEY.")
+HANDOFF_SIGNING_KEY = (
+    _handoff_signing_key
+    or hmac.new(SECRET_KEY.encode(), b"nhi-portal handoff signing key", hashlib.sha256).hexdigest()
+)
 
 if PRODUCTION and env.flag("DEBUG", False):
     raise ImproperlyConfigured("DEBUG must be off when PORTAL_ENV=production.")
@@ -82,6 +98,7 @@ INSTALLED_APPS = [
     "cases",
     "findings",
     "intake",
+    "handoffs",
 ]
 
 MIDDLEWARE = [
@@ -209,6 +226,8 @@ SPECTACULAR_SETTINGS = {
         "ExposureStateEnum": "findings.models.ExposureState",
         "ScannerReportFormatEnum": "findings.models.ReportFormat",
         "IngestJobStatusEnum": "findings.models.IngestJobStatus",
+        "DeliveryStatusEnum": "handoffs.models.DeliveryStatus",
+        "HandoffOutcomeEnum": "handoffs.models.REPORTED_OUTCOMES",
     },
 }
 
@@ -222,8 +241,28 @@ if "://" not in CELERY_BROKER_URL:
     )
 # Without a real broker (development, tests) no worker would ever run a task: run them in-process.
 CELERY_TASK_ALWAYS_EAGER = env.flag("CELERY_TASK_ALWAYS_EAGER", CELERY_BROKER_URL.startswith("memory://"))
-CELERY_TASK_ACKS_LATE = True
+# Acknowledge after the task, so a worker that dies mid-task has its message delivered again: only right for a
+# task that is safe to run twice, so each such task opts in (`@shared_task(acks_late=True)`); others are
+# acknowledged on receipt. With acks_late, a task whose worker process is killed is requeued, not failed.
+CELERY_TASK_ACKS_LATE = False
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Redis: a message not acknowledged within this many seconds is delivered again, to whichever worker asks.
+# It must exceed the longest task (a large import; its redelivery finds the job running and does nothing)
+# and the longest retry countdown (hand-offs back off at most 30 minutes). The SLA check is a periodic
+# sweep, not a task scheduled with a countdown at the due date, which this timeout would deliver twice.
+_visibility_timeout = env.integer("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # `make run` without Redis: the worker and its embedded beat exchange messages as files under var/.
+    _celery_dir = VAR_DIR / "celery"
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "data_folder_in": str(_celery_dir / "queue"),
+        "data_folder_out": str(_celery_dir / "queue"),
+        "control_folder": str(_celery_dir / "control"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility_timeout}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
@@ -267,6 +306,11 @@ if not PORTAL_BASE_URL.startswith(("http://", "https://")):
     )
 # How long an emailed answer link stays valid, in seconds (it is also single-use).
 FINDINGS_ANSWER_LINK_MAX_AGE = env.integer("FINDINGS_ANSWER_LINK_MAX_AGE", 7 * 24 * 3600, minimum=60)
+# Owners who leave an exposure unanswered are reminded after this many days, and again every as many days,
+# up to FINDINGS_REMINDERS_BEFORE_ESCALATION reminders; as many days after the last one, their team lead is
+# told, once (findings/reminders.py; 0 reminders: the lead is told after the first interval).
+FINDINGS_REMINDER_EVERY_DAYS = env.integer("FINDINGS_REMINDER_EVERY_DAYS", 3, minimum=1)
+FINDINGS_REMINDERS_BEFORE_ESCALATION = env.integer("FINDINGS_REMINDERS_BEFORE_ESCALATION", 2, minimum=0)
 # Reports up to this size (bytes) are imported during the upload (`POST /api/v1/ingest/`, 201); larger ones
 # by a background job (202).
 FINDINGS_INGEST_SYNC_MAX_BYTES = env.integer("FINDINGS_INGEST_SYNC_MAX_BYTES", 4 * 1024 * 1024, minimum=0)
@@ -275,7 +319,11 @@ FINDINGS_INGEST_SYNC_MAX_BYTES = env.integer("FINDINGS_INGEST_SYNC_MAX_BYTES", 4
 FINDINGS_INGEST_KEY = env.secret("FINDINGS_INGEST_KEY") or ""
 if FINDINGS_INGEST_KEY and len(FINDINGS_INGEST_KEY) < 32:
     raise ImproperlyConfigured("FINDINGS_INGEST_KEY must be at least 32 characters long.")
-
+# Hand-offs: a delivery is tried at most HANDOFF_MAX_ATTEMPTS times, waiting HANDOFF_RETRY_BASE_SECONDS * 2**n
+# between tries (capped below Redis' one-hour visibility timeout), each POST at most HANDOFF_TIMEOUT_SECONDS.
+HANDOFF_MAX_ATTEMPTS = env.integer("HANDOFF_MAX_ATTEMPTS", 6, minimum=1)
+HANDOFF_RETRY_BASE_SECONDS = env.integer("HANDOFF_RETRY_BASE_SECONDS", 30, minimum=1)
+HANDOFF_TIMEOUT_SECONDS = env.integer("HANDOFF_TIMEOUT_SECONDS", 10, minimum=1)
 
 # --- Production hardening ----------------------------------------------------------------------------------
 if PRODUCTION:

@@ -8,5 +8,6 @@ urlpatterns = [
     path("", include("cases.api.urls")),
     path("", include("findings.api.urls")),
     path("", include("intake.api.urls")),
+    path("", include("handoffs.api.urls")),
     path("", include("portal.api.token_urls")),
 ]

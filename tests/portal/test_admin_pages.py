@@ -20,6 +20,7 @@ from findings.pending_files import EncryptedUpload
 from findings.services import attribution_rule_create, findings_import
 from frameworks.models import Control
 from frameworks.services import CATALOG_DIR, catalog_load
+from handoffs.services import handoff_dispatch, webhook_endpoint_create
 from intake.rules import Facts
 from intake.services import assistant_output_submit
 from nhi_inventory import services as nhi_services
@@ -29,7 +30,7 @@ from portal.services import api_token_create
 from tests.factories import UserFactory
 from tests.findings.reports import gitleaks_v8
 
-DOMAIN_APPS = ("cases", "nhi_inventory", "frameworks", "findings", "intake")
+DOMAIN_APPS = ("cases", "nhi_inventory", "frameworks", "findings", "intake", "handoffs")
 DOMAIN_MODELS = sorted(
     model._meta.label for model in admin.site._registry if model._meta.app_label in DOMAIN_APPS
 )
@@ -102,6 +103,14 @@ def every_model_has_a_row(case_in_state, open_case, analyst, payments, payments_
         ),
         nhi_ids=[payments_identity.pk],
     )
+    webhook_endpoint_create(
+        actor=analyst, name="Payments Jira", url="https://jira.example.com/hook", team=payments
+    )
+    ticket = case_services.action_item_add(
+        actor=analyst, case_id=review.pk, kind="ticket", title="Open a ticket", owning_team=payments
+    )
+    # Queued: its task is sent only on commit, which never comes in this test.
+    handoff_dispatch(actor=analyst, action_item_id=ticket.pk)
 
 
 def test_every_domain_model_has_a_row_in_the_fixture(every_model_has_a_row):
