@@ -23,7 +23,7 @@ $(INSTALLED): pyproject.toml
 setup: $(INSTALLED)
 
 db: setup
-	@mkdir -p var
+	@mkdir -p $(VAR_DIR)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_catalogs
 	$(BIN)/python manage.py setup_roles
@@ -57,7 +57,7 @@ beat: setup
 	$(BIN)/celery -A portal beat --loglevel=INFO --schedule $(VAR_DIR)/celerybeat-schedule
 
 test: setup
-	@mkdir -p var
+	@mkdir -p $(VAR_DIR)
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
