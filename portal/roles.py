@@ -200,25 +200,20 @@ def roles_sync() -> dict[str, int]:
 
 def automation_user() -> User:
     """The portal's own account, in the Automation group; it has no password and cannot sign in."""
-    user, created = User.objects.get_or_create(
-        username=AUTOMATION_USERNAME,
-        defaults={"first_name": "Portal", "last_name": "automation", "is_active": True},
-    )
-    if created:
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
-    user.groups.add(Group.objects.get(name=AUTOMATION))
-    return user
+    return _system_account(AUTOMATION_USERNAME, last_name="automation", group=AUTOMATION)
 
 
 def handoffs_user() -> User:
     """The hand-offs' own account, in its own group; it has no password and cannot sign in."""
+    return _system_account(HANDOFFS_USERNAME, last_name="hand-offs", group=HANDOFFS)
+
+
+def _system_account(username: str, *, last_name: str, group: str) -> User:
     user, created = User.objects.get_or_create(
-        username=HANDOFFS_USERNAME,
-        defaults={"first_name": "Portal", "last_name": "hand-offs", "is_active": True},
+        username=username, defaults={"first_name": "Portal", "last_name": last_name, "is_active": True}
     )
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])
-    user.groups.add(Group.objects.get(name=HANDOFFS))
+    user.groups.add(Group.objects.get(name=group))
     return user
