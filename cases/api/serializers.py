@@ -121,6 +121,7 @@ class CaseListSerializer(serializers.ModelSerializer[Case]):
             "assignee",
             "due_at",
             "overdue",
+            "escalated_at",
             "created_at",
             "updated_at",
         )

@@ -10,6 +10,7 @@ from django.utils import timezone
 from cases import mapping, services
 from cases.models import Case, CaseKind, CaseOrigin, CaseState, CaseTransition, Severity
 from frameworks.models import Control, ControlKind, Framework
+from portal.roles import automation_user
 from tests.factories import NonHumanIdentityFactory, UserFactory
 
 CASES = "/api/v1/cases/"
@@ -170,6 +171,18 @@ def test_the_list_filters_overdue_open_cases(api, analyst, open_case):
     assert ids(api(analyst).get(CASES, {"overdue": "true"})) == {late.pk}
     assert ids(api(analyst).get(CASES, {"overdue": "false"})) == {on_time.pk}
     assert api(analyst).get(detail(late)).json()["overdue"] is True
+
+
+def test_it_shows_when_an_overdue_case_was_escalated(api, analyst, open_case):
+    case = open_case()
+    services.case_update(
+        actor=analyst, case_id=case.pk, changes={"due_at": timezone.now() - timedelta(hours=1)}, reason="SLA"
+    )
+    assert api(analyst).get(detail(case)).json()["escalated_at"] is None
+
+    services.case_escalate(actor=automation_user(), case_id=case.pk)
+
+    assert api(analyst).get(detail(case)).json()["escalated_at"] is not None
 
 
 def test_the_list_filters_by_creation_range(api, analyst, open_case):
