@@ -192,3 +192,9 @@ def api() -> Callable[[Any], APIClient]:
         return client
 
     return client_for
+
+
+@pytest.fixture
+def persona(request: pytest.FixtureRequest) -> Callable[[str], Any]:
+    """Look a persona up by name, so one parametrized test can speak about each of them."""
+    return request.getfixturevalue

@@ -55,9 +55,3 @@ def analyst_and_approver(role_groups: None) -> Any:
     user = UserFactory.create(username="dual", first_name="Dual")
     user.groups.add(Group.objects.get(name=roles.ANALYST), Group.objects.get(name=roles.APPROVER))
     return user
-
-
-@pytest.fixture
-def persona(request: pytest.FixtureRequest) -> Callable[[str], Any]:
-    """Look a persona up by name, so one parametrized test can speak about each of them."""
-    return request.getfixturevalue

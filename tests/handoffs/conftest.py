@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
 from pytest_httpserver import HTTPServer
 
 from cases import services as case_services
@@ -144,19 +143,3 @@ def stored() -> dict[str, int]:
         "comments": Comment.objects.count(),
         "action_item_history": ActionItem.history.count(),
     }
-
-
-def database_holds(text: str) -> list[str]:
-    """Every table whose rows contain `text` anywhere: the whole database, searched column by column."""
-    hits = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
-            if any(text in repr(row) for row in cursor.fetchall()):
-                hits.append(table)
-    return hits
-
-
-@pytest.fixture
-def persona(request: pytest.FixtureRequest) -> Callable[[str], Any]:
-    return request.getfixturevalue

@@ -12,7 +12,8 @@ from pytest_httpserver import HTTPServer
 from cases.models import ActionItem, ActionKind
 from handoffs import signing
 from handoffs.models import Delivery, WebhookEndpoint
-from tests.handoffs.conftest import HOOK_PATH, database_holds
+from tests.findings.leaks import tables_containing
+from tests.handoffs.conftest import HOOK_PATH
 
 ENDPOINTS = reverse("admin:handoffs_webhookendpoint_changelist")
 ADD_ENDPOINT = reverse("admin:handoffs_webhookendpoint_add")
@@ -43,7 +44,7 @@ def test_creating_an_endpoint_shows_its_signing_key_once_and_keeps_it_nowhere(
     assert key in response.content.decode()
     assert "it will not be shown again" in response.content.decode()
     assert "no-store" in response["Cache-Control"]
-    assert database_holds(key) == []
+    assert tables_containing([key]) == []
     assert (
         key
         not in client.get(

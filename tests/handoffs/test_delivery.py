@@ -18,7 +18,8 @@ from handoffs import sending
 from handoffs.models import Delivery, DeliveryAttempt, DeliveryStatus
 from handoffs.services import handoff_dispatch, webhook_endpoint_update
 from handoffs.tasks import deliver_handoff, handoff_sweep
-from tests.handoffs.conftest import HOOK_PATH, database_holds
+from tests.findings.leaks import tables_containing
+from tests.handoffs.conftest import HOOK_PATH
 
 
 @pytest.fixture
@@ -186,8 +187,8 @@ def test_the_response_body_is_never_kept(
 
     dispatch(item)
 
-    assert database_holds(echo) == []
-    assert database_holds("ghp_0123456789") == []
+    assert tables_containing([echo]) == []
+    assert tables_containing(["ghp_0123456789"]) == []
 
 
 @override_settings(HANDOFF_TIMEOUT_SECONDS=1, HANDOFF_MAX_ATTEMPTS=1)

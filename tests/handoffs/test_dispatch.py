@@ -14,7 +14,8 @@ from cases.errors import CaseWorkflowError
 from cases.models import ActionItem, ActionKind, ActionStatus, Comment
 from handoffs.models import Delivery, DeliveryStatus
 from nhi_inventory.services import credential_register
-from tests.handoffs.conftest import HOOK_PATH, database_holds, receiver_signature, stored
+from tests.findings.leaks import tables_containing
+from tests.handoffs.conftest import HOOK_PATH, receiver_signature, stored
 
 DISPATCH_URL = "/api/v1/handoffs/dispatch/"
 RAW_SECRET = "AKIAZZTESTSECRETVALUE1234567890abcdefXYZ"
@@ -91,7 +92,7 @@ def test_no_secret_reaches_the_payload_the_request_the_database_or_the_logs(
     assert RAW_SECRET not in body
     assert RAW_SECRET[:12] not in body
     assert RAW_SECRET not in caplog.text
-    assert database_holds(RAW_SECRET) == []
+    assert tables_containing([RAW_SECRET]) == []
 
 
 def test_a_key_typed_into_a_title_is_masked_in_the_payload(

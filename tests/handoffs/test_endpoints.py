@@ -12,7 +12,7 @@ from handoffs import signing
 from handoffs.models import WebhookEndpoint
 from handoffs.selectors import endpoint_for
 from handoffs.services import webhook_endpoint_create, webhook_endpoint_rotate_key, webhook_endpoint_update
-from tests.handoffs.conftest import database_holds
+from tests.findings.leaks import tables_containing
 
 HTTPS = "https://hooks.example.com/nhi"
 
@@ -30,8 +30,8 @@ def test_an_analyst_creates_an_endpoint_and_is_shown_its_key_once_it_is_stored_n
 
     assert key.startswith("whk_")
     assert len(key) == 4 + 64
-    assert database_holds(key) == []
-    assert database_holds(key[4:]) == []
+    assert tables_containing([key]) == []
+    assert tables_containing([key[4:]]) == []
     assert endpoint.history.get().history_user == analyst
 
 

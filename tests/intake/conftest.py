@@ -4,7 +4,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from cases.models import ActionItem, Case, CaseTransition, Comment, Evidence
@@ -66,20 +65,3 @@ def stored() -> dict[str, int]:
         "evidence": Evidence.objects.count(),
         "comments": Comment.objects.count(),
     }
-
-
-def database_holds(text: str) -> list[str]:
-    """Every table whose rows contain `text` anywhere: the whole database, searched column by column."""
-    hits = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
-            if any(text in repr(row) for row in cursor.fetchall()):
-                hits.append(table)
-    return hits
-
-
-@pytest.fixture
-def persona(request: pytest.FixtureRequest) -> Callable[[str], Any]:
-    """Look a persona up by name, so one parametrized test can speak about each of them."""
-    return request.getfixturevalue

@@ -13,7 +13,8 @@ from rest_framework.test import APIClient
 from intake.models import AssistantOutput
 from portal.services import api_token_create
 from tests.factories import CredentialFactory, NonHumanIdentityFactory
-from tests.intake.conftest import INTAKE_URL, NO_FACTS, database_holds, payload, stored
+from tests.findings.leaks import tables_containing
+from tests.intake.conftest import INTAKE_URL, NO_FACTS, payload, stored
 
 AWS_KEY = "AKIAZ7Q3EXAMPLE4K2PB"
 GITHUB_TOKEN = "ghp_" + "x7Kq2M9vR4tY8wB1nC5eD3fG6hJ0kL2pQ9sZ"
@@ -170,7 +171,7 @@ def test_it_never_quotes_a_secret_sent_where_a_fingerprint_belongs(
     response = api(analyst).post(INTAKE_URL, body, format="json")
     assert response.status_code == 400
     assert GITHUB_TOKEN not in response.content.decode()
-    assert database_holds(GITHUB_TOKEN) == []
+    assert tables_containing([GITHUB_TOKEN]) == []
 
 
 def test_it_never_quotes_a_secret_sent_as_an_action_kind(
@@ -198,7 +199,7 @@ def test_it_masks_a_pasted_key_everywhere_it_would_be_kept(submit: Callable[...,
     assert body["masked_fields"] == ["proposed_actions.0.description", "summary", "recommendation"]
     for secret in (AWS_KEY, GITHUB_TOKEN):
         assert secret not in response.content.decode()
-        assert database_holds(secret) == []
+        assert tables_containing([secret]) == []
 
 
 def test_it_keeps_a_conversation_link_without_its_credentials_or_query(
@@ -210,7 +211,7 @@ def test_it_keeps_a_conversation_link_without_its_credentials_or_query(
     }
     body = submit(analyst, source=source).json()
     assert body["source"]["conversation_ref"] == "https://chat.example.com/c/8812"
-    assert database_holds(GITHUB_TOKEN) == database_holds(AWS_KEY) == []
+    assert tables_containing([GITHUB_TOKEN]) == tables_containing([AWS_KEY]) == []
 
 
 # --- Reading: list and detail, scoped ----------------------------------------------------------------------

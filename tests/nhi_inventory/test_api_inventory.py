@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from nhi_inventory import services
 from nhi_inventory.models import Credential, CredentialStatus, CredentialType, NonHumanIdentity
 from tests.factories import CredentialFactory, NonHumanIdentityFactory, TeamFactory
+from tests.findings.leaks import tables_containing
 
 TEAMS, NHIS, CREDENTIALS = "/api/v1/teams/", "/api/v1/nhis/", "/api/v1/credentials/"
 SECRET = "AKIAQ7EXAMPLEsecretMaterial+9f8e7d6c5b4a3/zz"
@@ -24,16 +25,6 @@ STAFF = ["analyst", "approver", "auditor"]
 def names(response: Any) -> list[str]:
     assert response.status_code == 200, response.content
     return sorted(row["name"] for row in response.json()["results"])
-
-
-def database_holds(text: str) -> list[str]:
-    hits = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
-            if any(text in repr(row) for row in cursor.fetchall()):
-                hits.append(table)
-    return hits
 
 
 @pytest.fixture
@@ -264,8 +255,8 @@ def test_an_analyst_registers_a_credential_by_its_secret_which_is_never_kept_or_
     assert SECRET[4:] not in response.content.decode()
     credential = Credential.objects.get()
     assert response.json()["preview"] == credential.preview == "AKIA…(44 chars)"
-    assert database_holds(SECRET) == []
-    assert database_holds(SECRET[4:20]) == []
+    assert tables_containing([SECRET]) == []
+    assert tables_containing([SECRET[4:20]]) == []
     assert SECRET not in caplog.text
 
 
