@@ -11,6 +11,7 @@ from cases import services
 from cases.errors import TransitionConflict
 from cases.models import Case, CaseState, CaseTransition
 from tests.cases.support import record_of
+from tests.threads import in_own_connection
 
 # --- Any database: the state check in the UPDATE ------------------------------------------------------------
 
@@ -67,23 +68,6 @@ def test_a_service_that_loses_the_race_raises_a_conflict_and_writes_nothing(open
 postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks")
 
 
-def _in_own_connection(work):
-    """Run `work` in a thread with its own DB connection; keep its result or error; close the connection."""
-    outcome = {}
-
-    def run():
-        try:
-            outcome["result"] = work()
-        except Exception as error:
-            outcome["error"] = error
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, outcome
-
-
 @pytest.mark.postgres
 @postgres_only
 @pytest.mark.django_db(transaction=True)
@@ -102,7 +86,7 @@ def test_two_simultaneous_confirms_let_exactly_one_through(open_case, analyst):
         a_holds_the_lock.wait()
         return services.case_confirm(case_id=case.pk, actor=analyst, reason="second")
 
-    (thread_a, a), (thread_b, b) = _in_own_connection(first), _in_own_connection(second)
+    (thread_a, a), (thread_b, b) = in_own_connection(first), in_own_connection(second)
     thread_a.join(15)
     thread_b.join(15)
 
@@ -138,7 +122,7 @@ def test_a_dismiss_racing_a_confirm_leaves_one_consistent_outcome(open_case, ana
         a_holds_the_lock.wait()
         return services.case_confirm(case_id=case.pk, actor=analyst)
 
-    (thread_a, a), (thread_b, b) = _in_own_connection(first), _in_own_connection(second)
+    (thread_a, a), (thread_b, b) = in_own_connection(first), in_own_connection(second)
     thread_a.join(15)
     thread_b.join(15)
 

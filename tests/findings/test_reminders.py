@@ -32,6 +32,7 @@ from portal.celery import app
 from tests.factories import UserFactory
 from tests.findings.conftest import MakeExposure
 from tests.findings.reports import AWS_SECRET, gitleaks_v8
+from tests.threads import in_own_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -546,23 +547,6 @@ def test_the_admin_shows_and_filters_the_reminders(
 # --- PostgreSQL: two sweeps at once -----------------------------------------------------------------------
 
 
-def _in_own_connection(work: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
-    """Run `work` in a thread with its own database connection; keep its result or error."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["result"] = work()
-        except Exception as error:
-            outcome["error"] = error
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, outcome
-
-
 @pytest.mark.postgres
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks")
 @pytest.mark.django_db(transaction=True)
@@ -585,7 +569,7 @@ def test_two_sweeps_at_once_send_each_reminder_once(
         first_holds_its_locks.wait()
         return owner_reminders_send()
 
-    (thread_a, a), (thread_b, b) = _in_own_connection(first), _in_own_connection(second)
+    (thread_a, a), (thread_b, b) = in_own_connection(first), in_own_connection(second)
     thread_a.join(15)
     thread_b.join(15)
 

@@ -13,24 +13,9 @@ from handoffs import sending
 from handoffs.models import DeliveryAttempt
 from handoffs.tasks import deliver_handoff
 from tests.handoffs.conftest import HOOK_PATH
+from tests.threads import in_own_connection
 
 postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks")
-
-
-def _in_own_connection(work: Any) -> tuple[threading.Thread, dict[str, Any]]:
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["result"] = work()
-        except Exception as error:
-            outcome["error"] = error
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, outcome
 
 
 @pytest.fixture
@@ -60,7 +45,7 @@ def test_a_copy_that_arrives_while_the_post_is_in_flight_waits_and_sends_nothing
 ):
     arrived, release = held_receiver
     delivery = queued_only(item)
-    first_thread, first = _in_own_connection(
+    first_thread, first = in_own_connection(
         lambda: sending.delivery_attempt(delivery_id=delivery.pk, number=1)
     )
     assert arrived.wait(timeout=10)
@@ -90,7 +75,7 @@ def test_two_copies_started_together_post_once(
         start.wait()
         return sending.delivery_attempt(delivery_id=delivery.pk, number=1)
 
-    (thread_a, a), (thread_b, b) = _in_own_connection(attempt), _in_own_connection(attempt)
+    (thread_a, a), (thread_b, b) = in_own_connection(attempt), in_own_connection(attempt)
     assert arrived.wait(timeout=10)
     # Whichever claimed second has answered by now (it never waits for the POST); then let the POST finish.
     for thread in (thread_a, thread_b):

@@ -2,7 +2,6 @@
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from cases.models import Case
 from intake.models import AssistantOutput, Outcome
 from intake.rules import Facts
 from intake.services import assistant_output_submit
+from tests.threads import in_own_connection
 
 postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks")
 PROMOTED = Facts(
@@ -20,22 +20,6 @@ PROMOTED = Facts(
     must_be_retained_as_evidence=False,
     depends_on_fresh_context=False,
 )
-
-
-def _in_own_connection(work: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["result"] = work()
-        except Exception as error:
-            outcome["error"] = error
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, outcome
 
 
 @pytest.mark.postgres
@@ -67,7 +51,7 @@ def test_two_simultaneous_outputs_about_one_identity_open_one_case(
         first_submitted.wait()
         return submit("second")
 
-    (thread_a, a), (thread_b, b) = _in_own_connection(first), _in_own_connection(second)
+    (thread_a, a), (thread_b, b) = in_own_connection(first), in_own_connection(second)
     thread_a.join(15)
     thread_b.join(15)
 
