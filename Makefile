@@ -82,6 +82,7 @@ bench: setup
 	-$(BIN)/python bench/changelists.py --database-url sqlite:///var/bench.sqlite3
 	-$(BIN)/python bench/alignment_report.py --database-url sqlite:///var/bench-report.sqlite3 --reuse
 	-$(BIN)/python bench/findings_import.py --database-url sqlite:///var/bench-findings.sqlite3
+	-$(BIN)/python bench/audit_chain.py --database-url sqlite:///var/bench-audit.sqlite3
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -7,11 +7,14 @@ from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
+from audit.api.bundle_views import bundle_download
+from audit.bundle import EXPORT_PERMISSION
 from cases import services
 from cases.errors import CaseWorkflowError
 from cases.forms import DecisionForm, RouteStepForm
@@ -234,6 +237,7 @@ class CaseAdmin(HistoryAdmin):
         "escalated_at",
         "escalation_notified_at",
     )
+    actions = ("export_evidence_bundle",)
     inlines = (
         TransitionInline,
         IdentityInline,
@@ -294,6 +298,36 @@ class CaseAdmin(HistoryAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # A case is a record: it is dismissed or closed, never deleted.
         return False
+
+    def has_export_evidence_bundle_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(EXPORT_PERMISSION)
+
+    @admin.action(description="Export evidence bundle", permissions=["export_evidence_bundle"])
+    def export_evidence_bundle(
+        self, request: HttpRequest, queryset: QuerySet[Case]
+    ) -> HttpResponseBase | None:
+        """The selected case's signed evidence bundle as a download (one case per bundle)."""
+        selected = list(queryset[:2])
+        if len(selected) != 1:
+            self.message_user(
+                request, "Select exactly one case: an evidence bundle holds one case.", messages.WARNING
+            )
+            return None
+        try:
+            response, summary = bundle_download(actor=request.user, case_id=selected[0].pk)
+        except (PermissionDenied, ValidationError) as error:
+            reason = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+            self.message_user(request, reason, messages.ERROR)
+            return None
+        # Shown on the next page: the download itself cannot carry a message.
+        self.message_user(
+            request,
+            f"Exported {summary.filename} (SHA-256 {summary.sha256}), signed with the bundle key "
+            f"{summary.public_key.fingerprint}. Auditors check it against the key you give them out of band "
+            "(manage.py audit_public_key).",
+            messages.SUCCESS,
+        )
+        return response
 
     @admin.display(description="Reference", ordering="id")
     def reference(self, case: Case) -> str:

@@ -1,11 +1,18 @@
 """The framework alignment report: control by control, what the organisation actually did.
 
 Every figure comes from the active case-to-control mappings of one framework, for the cases identified
-(opened) in the period, in a fixed number of queries whatever the number of cases: the framework; its
-controls; one statement over the cases; one over the mappings.
+(opened) in the period, in a fixed number of queries whatever the number of cases: how far the audit chain
+is proven (audit.selectors.audit_proven_through: its last check and a walk of what came after it); the
+framework; its controls; one statement over the cases; one over the mappings.
 
 The per-case facts (evidence, traceability, second-person closure approval) are columns of the case, kept by
 the services. Neither statement joins: joining every mapping row to its case was most of the report's time.
+
+A case is traceable when every transition after opening gave a reason (Case.traceable) and the audit chain
+proves every transition: the chain is intact up to its latest transition's entry (Case.chain_seq), and none
+of its transition rows lacks an entry (written behind the services' back, or before the chain existed; the
+partial index transition_unproven holds exactly those rows, so the check is one probe of a near-empty index).
+Cases from before the chain have no chain_seq and never count.
 
 - The cases: one scan of the period's cases returns each case's id with its *profile*, a small integer
   packing its state and its 0/1 facts, and the elapsed seconds of the verified ones.
@@ -26,11 +33,23 @@ from typing import Any, TypeVar
 from django.db import connection
 from django.utils import timezone
 
-from cases.models import OPEN_STATES, Case, CaseControlMapping, CaseState, Severity, control_groups
+from audit.selectors import audit_proven_through
+from cases.models import (
+    OPEN_STATES,
+    Case,
+    CaseControlMapping,
+    CaseState,
+    CaseTransition,
+    Severity,
+    control_groups,
+)
 from frameworks.models import Control, ControlKind, Framework
 
 LEAF_KINDS = (ControlKind.SUBCATEGORY, ControlKind.RISK)
 V = TypeVar("V")
+
+# What "traceable" means, in the words every rendering of the report and its API schema use.
+TRACEABLE_MEANS = "every transition gave a reason and is proven by the audit chain"
 
 
 @dataclass(frozen=True)
@@ -114,10 +133,20 @@ class AlignmentReport:
     summary: GroupRow
     groups: list[GroupRow] = field(default_factory=list)
     controls: list[ControlRow] = field(default_factory=list)
+    # The last audit chain entry proven intact when the report was made: the traceable cases' transitions
+    # all lie at or before it.
+    chain_proven_through: int = 0
 
     @property
     def gaps(self) -> list[ControlRow]:
         return [row for row in self.controls if row.is_gap]
+
+    @property
+    def traceability_note(self) -> str:
+        return (
+            f"Traceable: {TRACEABLE_MEANS} (intact up to entry #{self.chain_proven_through}); cases from "
+            "before the audit chain do not count."
+        )
 
     def as_dict(self) -> dict[str, Any]:
         def group(row: GroupRow) -> dict[str, Any]:
@@ -143,6 +172,7 @@ class AlignmentReport:
                 "until": self.until.isoformat() if self.until else None,
             },
             "generated_at": self.generated_at.isoformat(),
+            "audit_chain": {"proven_through": self.chain_proven_through},
             "summary": group(self.summary),
             "groups": [group(row) for row in self.groups],
             "controls": [
@@ -255,12 +285,17 @@ def _lookup(pairs: Iterable[tuple[int, V]], count: int, top: int) -> Callable[[i
     return dict(pairs).get
 
 
-def _case_facts(period: tuple[str, list[Any]], now: datetime) -> tuple[list[int], list[str]]:
+def _case_facts(
+    period: tuple[str, list[Any]], now: datetime, proven_through: int
+) -> tuple[list[int], list[str]]:
     """One scan of the period's cases, no join: each case's id and profile packed into one integer, and
     "id,seconds" of each verified case (NULL, so left out, for the others), each pair written whole so
     that the pairs cannot come apart.
 
-    The elapsed seconds are the expression, and the text, that the medians always came from.
+    The elapsed seconds are the expression, and the text, that the medians always came from. A traceable
+    case's transition rows without a chain entry are looked for only when its own facts pass, off the
+    partial index transition_unproven (NOT EXISTS rather than NOT IN: however many such rows there are, each
+    case costs one index probe, never a scan).
     """
     where, period_params = period
     if connection.vendor == "postgresql":
@@ -277,7 +312,9 @@ def _case_facts(period: tuple[str, list[Any]], now: datetime) -> tuple[list[int]
         f"(CASE c.state {states} ELSE {len(STATES)} END) * {1 << STATE_SHIFT}"
         f" + CASE WHEN c.severity >= {int(Severity.HIGH)} THEN {SEVERE} ELSE 0 END"
         f" + CASE WHEN c.has_evidence THEN {EVIDENCE} ELSE 0 END"
-        f" + CASE WHEN c.traceable THEN {TRACEABLE} ELSE 0 END"
+        f" + CASE WHEN c.traceable AND c.chain_seq IS NOT NULL AND c.chain_seq <= %s AND NOT EXISTS ("
+        f"SELECT 1 FROM {CaseTransition._meta.db_table} t WHERE t.case_id = c.id AND t.audit_seq IS NULL"
+        f") THEN {TRACEABLE} ELSE 0 END"
         f" + CASE WHEN c.closure_second_person_approved THEN {APPROVED} ELSE 0 END"
         f" + CASE WHEN c.due_at < %s THEN {DUE_PASSED} ELSE 0 END"
     )
@@ -285,7 +322,7 @@ def _case_facts(period: tuple[str, list[Any]], now: datetime) -> tuple[list[int]
         cursor.execute(
             f"SELECT {_integers_sql(f'{case_id} * {1 << PROFILE_BITS} + {profile}')}, {pairs} "
             f"FROM {Case._meta.db_table} c WHERE 1 = 1{where}",
-            [connection.ops.adapt_datetimefield_value(now), *period_params],
+            [proven_through, connection.ops.adapt_datetimefield_value(now), *period_params],
         )
         profiles, seconds = cursor.fetchone()
     return _integers(profiles), seconds.split(",") if seconds else []
@@ -313,7 +350,11 @@ def _mapped_cases(framework_id: int) -> dict[int, list[int]]:
 
 
 def _tallies(
-    framework_id: int, period: tuple[str, list[Any]], now: datetime, controls: list[Control]
+    framework_id: int,
+    period: tuple[str, list[Any]],
+    now: datetime,
+    proven_through: int,
+    controls: list[Control],
 ) -> dict[str, dict[int, _Tally]]:
     """Every figure of every level from two statements that join nothing, added up in Python.
 
@@ -326,7 +367,7 @@ def _tallies(
     its median is taken from its verified cases' elapsed times. Ids outside the period have no profile and
     no elapsed time, so they do not count.
     """
-    packed, seconds = _case_facts(period, now)
+    packed, seconds = _case_facts(period, now, proven_through)
     verified = list(map(int, seconds[::2]))
     elapsed = list(map(float, seconds[1::2]))
     mapped = _mapped_cases(framework_id)
@@ -385,11 +426,13 @@ def _tallies(
 def alignment_report(
     *, framework_key: str, since: date | None = None, until: date | None = None
 ) -> AlignmentReport:
+    # Before the cases are read: a transition committed meanwhile lies past it and is not counted yet.
+    proven_through = audit_proven_through()
     framework = Framework.objects.get(key=framework_key)
     now = timezone.now()
     # With their parents, for control_groups (a subcategory counts under its parent's parent too).
     controls = list(Control.objects.filter(framework=framework).select_related("parent").order_by("position"))
-    tallies = _tallies(framework.pk, _period_sql(since, until), now, controls)
+    tallies = _tallies(framework.pk, _period_sql(since, until), now, proven_through, controls)
 
     def figures(level: str, key: int) -> tuple[dict[str, Any], dict[str, int]]:
         tally = tallies[level].get(key)
@@ -461,4 +504,5 @@ def alignment_report(
         summary=summary,
         groups=groups,
         controls=control_rows,
+        chain_proven_through=proven_through,
     )

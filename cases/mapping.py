@@ -17,6 +17,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.canonical import text_digest
+from audit.services import audit_entry_append
+from audit.values import audit_changes, audit_fields
 from cases.errors import CaseWorkflowError
 from cases.models import (
     Case,
@@ -72,6 +75,9 @@ def case_mappings_apply(*, case: Case, actor: User | None) -> None:
         if facts[rule.condition]:
             wanted.setdefault(rule.control_id, rule)
     existing = {mapping.control_id: mapping for mapping in case.control_mappings.all()}
+    active_before = sorted(control_id for control_id, mapping in existing.items() if mapping.is_active)
+    added: dict[str, int] = {}  # control id -> the rule that maps it
+    removed: list[int] = []
     for control_id, rule in wanted.items():
         mapping = existing.get(control_id)
         if mapping is None:
@@ -83,13 +89,28 @@ def case_mappings_apply(*, case: Case, actor: User | None) -> None:
                 rationale=rule.rationale,
             )
             _save(mapping, actor=actor, reason=f"mapped by rule #{rule.pk}")
+            added[str(control_id)] = rule.pk
         elif not mapping.is_active and not mapping.removed_by_hand:
             mapping.is_active, mapping.rule, mapping.rationale = True, rule, rule.rationale
             _save(mapping, actor=actor, reason=f"mapped again by rule #{rule.pk}")
+            added[str(control_id)] = rule.pk
     for control_id, mapping in existing.items():
         if mapping.source == MappingSource.RULE and mapping.is_active and control_id not in wanted:
             mapping.is_active = False
             _save(mapping, actor=actor, reason="no rule applies any more")
+            removed.append(control_id)
+    if added or removed:
+        # One entry per application, not per mapping: the rules' whole effect on the case at once.
+        active_after = sorted((set(active_before) | {int(control_id) for control_id in added}) - set(removed))
+        audit_entry_append(
+            actor=actor,
+            event="mapping.apply",
+            target=case,
+            case_id=case.pk,
+            before={"controls": active_before},
+            after={"controls": active_after},
+            details={"added_by_rule": added, "removed": sorted(removed)},
+        )
 
 
 def _mappable_case(*, actor: User, case_id: int) -> Case:
@@ -115,9 +136,11 @@ def case_mapping_add(*, actor: Actor, case_id: int, control_id: int, rationale: 
         raise CaseWorkflowError(f"{case.reference} is already mapped to {control.ref_id}.")
     if mapping is None:
         mapping = CaseControlMapping(case=case, control=control)
+    before = audit_fields(mapping, MAPPING_AUDITED_FIELDS) if mapping.pk is not None else None
     mapping.source, mapping.rule, mapping.rationale = MappingSource.MANUAL, None, rationale.strip()
     mapping.is_active, mapping.removed_by_hand = True, False
     _save(mapping, actor=actor, reason=f"added by hand: {rationale.strip()}")
+    _record_mapping(mapping, actor=actor, event="mapping.add", before=before, ref_id=control.ref_id)
     return mapping
 
 
@@ -130,12 +153,34 @@ def case_mapping_remove(*, actor: Actor, case_id: int, control_id: int, rational
     mapping = CaseControlMapping.objects.filter(case=case, control_id=control_id, is_active=True).first()
     if mapping is None:
         raise CaseWorkflowError(f"{case.reference} is not mapped to control #{control_id}.")
+    before = audit_fields(mapping, MAPPING_AUDITED_FIELDS)
     mapping.is_active, mapping.removed_by_hand, mapping.rationale = False, True, rationale.strip()
     _save(mapping, actor=actor, reason=f"removed by hand: {rationale.strip()}")
+    _record_mapping(
+        mapping, actor=actor, event="mapping.remove", before=before, ref_id=mapping.control.ref_id
+    )
     return mapping
 
 
+MAPPING_AUDITED_FIELDS = ("control", "source", "rule", "is_active", "removed_by_hand", "rationale")
+
+
+def _record_mapping(
+    mapping: CaseControlMapping, *, actor: User, event: str, before: dict[str, Any] | None, ref_id: str
+) -> None:
+    audit_entry_append(
+        actor=actor,
+        event=event,
+        target=mapping,
+        case_id=mapping.case_id,
+        before=before,
+        after=audit_fields(mapping, MAPPING_AUDITED_FIELDS),
+        details={"control_ref_id": ref_id},
+    )
+
+
 MAPPING_RULE_EDITABLE_FIELDS = frozenset({"case_kind", "condition", "control", "rationale", "is_active"})
+MAPPING_RULE_AUDITED_FIELDS = ("case_kind", "condition", "control", "rationale", "is_active")
 
 
 def _save_rule(rule: MappingRule, *, actor: User | None, reason: str) -> None:
@@ -162,6 +207,12 @@ def mapping_rule_create(
         case_kind=case_kind, condition=condition, control=control, rationale=rationale, is_active=is_active
     )
     _save_rule(rule, actor=user, reason="created")
+    audit_entry_append(
+        actor=user,
+        event="mapping_rule.create",
+        target=rule,
+        after=audit_fields(rule, MAPPING_RULE_AUDITED_FIELDS),
+    )
     return rule
 
 
@@ -181,9 +232,19 @@ def mapping_rule_update(
     changed = [name for name, value in changes.items() if getattr(rule, name) != value]
     if not changed:
         return rule
+    before = audit_fields(rule, MAPPING_RULE_AUDITED_FIELDS)
     for name in changed:
         setattr(rule, name, changes[name])
     _save_rule(rule, actor=user, reason=reason or f"edited {', '.join(changed)}")
+    was, now = audit_changes(before, audit_fields(rule, MAPPING_RULE_AUDITED_FIELDS))
+    audit_entry_append(
+        actor=user,
+        event="mapping_rule.update",
+        target=rule,
+        before=was,
+        after=now,
+        details={"reason": text_digest(reason)},
+    )
     return rule
 
 
@@ -218,7 +279,7 @@ def mapping_rules_load(*, path: Path = DEFAULT_RULES) -> int:
         (control.framework.key, control.ref_id): control
         for control in Control.objects.select_related("framework")
     }
-    created = 0
+    created: list[int] = []
     for position, entry in enumerate(entries):
         where = f"{path.name}: rules[{position}]"
         control = controls.get((entry["framework"], entry["control"]))
@@ -241,5 +302,8 @@ def mapping_rules_load(*, path: Path = DEFAULT_RULES) -> int:
             rationale=entry["rationale"],
         )
         _save_rule(rule, actor=None, reason=f"loaded from {path.name}")
-        created += 1
-    return created
+        created.append(rule.pk)
+    if created:
+        # Loaded by the operator's command, not a person in the portal: no actor, the rules by id.
+        audit_entry_append(actor=None, event="mapping_rule.load", details={"created": created})
+    return len(created)

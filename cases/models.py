@@ -231,6 +231,18 @@ class Case(ConcurrentTransitionMixin, models.Model):
         editable=False,
         help_text="A closure approval was approved by a second person (cleared on reopen).",
     )
+    # With `traceable`, what the report's traceability needs: the chain must prove everything up to here
+    # (cases.alignment). Not in the case's history: it is a pointer into the chain, moved by every
+    # transition, and a history row (written before the transition's entry exists) would always lag by one.
+    chain_seq = models.BigIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=(
+            "The audit chain entry of the latest transition (set with it); empty for cases from before the "
+            "audit chain."
+        ),
+    )
     # The SLA (SlaPolicy) sets due_at when the case opens, is reopened or changes severity, unless a person
     # set the date by hand; clearing it by hand gives the date back to the SLA.
     due_at_set_by_hand = models.BooleanField(
@@ -250,7 +262,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         editable=False,
         help_text="When the team lead was emailed about the escalation.",
     )
-    history = HistoricalRecords(excluded_fields=("updated_at", "escalation_notified_at"))
+    history = HistoricalRecords(excluded_fields=("updated_at", "escalation_notified_at", "chain_seq"))
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -398,10 +410,20 @@ class CaseTransition(models.Model):
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     reason = models.TextField(blank=True)
     at = models.DateTimeField()
+    # The audit chain entry written with this row (audit.AuditEntry.seq; no foreign key, entries are never
+    # deleted). Empty for a row the services did not write, which the chain therefore does not prove.
+    audit_seq = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ("at", "id")
-        indexes = (models.Index(fields=("case", "at"), name="transition_case_at"),)
+        indexes = (
+            models.Index(fields=("case", "at"), name="transition_case_at"),
+            # The rows the chain does not prove, which the alignment report looks up for every case: empty
+            # (so free) unless rows were written behind the services' back or predate the chain.
+            models.Index(
+                fields=("case",), condition=models.Q(audit_seq__isnull=True), name="transition_unproven"
+            ),
+        )
 
     def __str__(self) -> str:
         return f"{self.name}: {self.source_state} → {self.target_state}"

@@ -17,6 +17,9 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
+from audit.canonical import text_digest
+from audit.services import audit_entry_append
+from audit.values import audit_changes, audit_fields
 from cases.errors import CaseWorkflowError, TransitionConflict, TransitionRefused
 from cases.mapping import case_mappings_apply
 from cases.models import (
@@ -51,6 +54,28 @@ from nhi_inventory.selectors import nhi_list, team_ids_of
 from portal.permissions import Actor, require_permission, signed_in
 
 CASE_EDITABLE_FIELDS = frozenset({"title", "summary", "kind", "severity", "due_at"})
+# What an edit can change, directly or by consequence (due date, priority, escalation watch): in the chain.
+CASE_AUDITED_FIELDS = (
+    "title",
+    "summary",
+    "kind",
+    "severity",
+    "due_at",
+    "due_at_set_by_hand",
+    "priority",
+    "escalated_at",
+    "escalation_notified_at",
+)
+ACTION_ITEM_AUDITED_FIELDS = (
+    "kind",
+    "title",
+    "owning_team",
+    "status",
+    "external_reference",
+    "requires_approval",
+    "created_by",
+)
+ACTION_ITEM_STATUS_FIELDS = ("status", "completed_at", "external_reference")
 MAX_RISK_ACCEPTANCE = timedelta(days=366)
 EVIDENCE_CHUNK = 1024 * 1024
 
@@ -96,9 +121,7 @@ def _set_case_facts(case: Case, **facts: bool) -> None:
 
 
 def _log_transition(case: Case, *, name: str, source: str, actor: User, reason: str) -> CaseTransition:
-    if name != "open" and not reason:
-        _set_case_facts(case, traceable=False)
-    return CaseTransition.objects.create(
+    logged = CaseTransition.objects.create(
         case=case,
         name=name,
         source_state=source,
@@ -107,6 +130,25 @@ def _log_transition(case: Case, *, name: str, source: str, actor: User, reason: 
         reason=reason,
         at=timezone.now(),
     )
+    entry = audit_entry_append(
+        actor=actor,
+        event=f"case.{name}",
+        target=case,
+        case_id=case.pk,
+        before={"state": source},
+        after={"state": case.state},
+        details={"transition": logged.pk, "reason": text_digest(reason)},
+    )
+    logged.audit_seq = entry.seq
+    CaseTransition.objects.filter(pk=logged.pk).update(audit_seq=entry.seq)
+    # The facts the report's traceability reads (cases.alignment): a reason at every step after opening,
+    # and the chain entry of the latest step, up to which the chain must prove the case. One UPDATE, and
+    # no history row of its own (as _set_case_facts).
+    case.chain_seq = entry.seq
+    if name != "open" and not reason:
+        case.traceable = False
+    Case.objects.filter(pk=case.pk).update(chain_seq=entry.seq, traceable=case.traceable)
+    return logged
 
 
 def _perform_transition(
@@ -172,6 +214,10 @@ def _restart_sla_clock(case: Case) -> None:
     case.escalation_notified_at = None
 
 
+def _linked_identity_ids(case: Case) -> list[int]:
+    return sorted(CaseIdentity.objects.filter(case=case).values_list("nhi_id", flat=True))
+
+
 def _recompute_priority(case: Case) -> bool:
     new = priority_for(severity=case.severity, identities=case.identities.all())
     if case.priority == new:
@@ -231,6 +277,7 @@ def case_update(*, actor: Actor, case_id: int, changes: Mapping[str, Any], reaso
     changed = [name for name, value in changes.items() if getattr(case, name) != value]
     if not changed:
         return case
+    before = audit_fields(case, CASE_AUDITED_FIELDS)
     due_before = case.due_at
     for name in changed:
         setattr(case, name, changes[name])
@@ -243,6 +290,16 @@ def case_update(*, actor: Actor, case_id: int, changes: Mapping[str, Any], reaso
     _recompute_priority(case)
     case.full_clean()
     _save_case(case, actor=actor, change_reason=reason or f"edited {', '.join(changed)}")
+    was, now = audit_changes(before, audit_fields(case, CASE_AUDITED_FIELDS))
+    audit_entry_append(
+        actor=actor,
+        event="case.update",
+        target=case,
+        case_id=case.pk,
+        before=was,
+        after=now,
+        details={"reason": text_digest(reason)},
+    )
     if "kind" in changed:
         case_mappings_apply(case=case, actor=actor)
     return case
@@ -257,11 +314,22 @@ def case_link_identity(*, actor: Actor, case_id: int, nhi_id: int) -> Case:
     if identity is None:
         raise ValidationError({"nhi": f"No identity with id {nhi_id} that you can see."})
     if not CaseIdentity.objects.filter(case=case, nhi=identity).exists():
+        linked_before = _linked_identity_ids(case)
+        priority_before = case.priority
         link = CaseIdentity(case=case, nhi=identity)
         link._history_user = actor  # type: ignore[attr-defined]
         link.save()
         if _recompute_priority(case):
             _save_case(case, actor=actor, change_reason=f"priority recomputed: linked {identity.name}")
+        audit_entry_append(
+            actor=actor,
+            event="case.link_identity",
+            target=case,
+            case_id=case.pk,
+            before={"identities": linked_before, "priority": priority_before},
+            after={"identities": sorted([*linked_before, identity.pk]), "priority": case.priority},
+            details={"nhi": identity.pk, "link": link.pk},
+        )
         case_mappings_apply(case=case, actor=actor)
     return case
 
@@ -271,11 +339,23 @@ def case_unlink_identity(*, actor: Actor, case_id: int, nhi_id: int) -> Case:
     actor = require_permission(actor, "cases.change_case", to="unlink identities from cases")
     case = _lock_case(case_id=case_id, actor=actor)
     _require_workable(case, to="unlink identities")
+    linked_before = _linked_identity_ids(case)
+    priority_before = case.priority
     for link in CaseIdentity.objects.filter(case=case, nhi_id=nhi_id):
         link._history_user = actor  # type: ignore[attr-defined]
         link.delete()
     if _recompute_priority(case):
         _save_case(case, actor=actor, change_reason=f"priority recomputed: unlinked identity #{nhi_id}")
+    if nhi_id in linked_before:
+        audit_entry_append(
+            actor=actor,
+            event="case.unlink_identity",
+            target=case,
+            case_id=case.pk,
+            before={"identities": linked_before, "priority": priority_before},
+            after={"identities": [pk for pk in linked_before if pk != nhi_id], "priority": case.priority},
+            details={"nhi": nhi_id},
+        )
     case_mappings_apply(case=case, actor=actor)
     return case
 
@@ -284,8 +364,9 @@ def case_unlink_identity(*, actor: Actor, case_id: int, nhi_id: int) -> Case:
 def case_refresh_priorities(*, actor: Actor, identity_ids: Iterable[int]) -> int:
     """Recompute the priority of every open case that concerns these identities; returns how many changed."""
     changed = 0
+    identities = sorted(set(identity_ids))
     # PostgreSQL refuses FOR UPDATE with DISTINCT: lock by primary key, the join stays in a subquery.
-    concerned = Case.objects.filter(identity_links__nhi_id__in=list(identity_ids)).values("pk")
+    concerned = Case.objects.filter(identity_links__nhi_id__in=identities).values("pk")
     cases = (
         Case.objects.select_for_update()
         .filter(pk__in=concerned)
@@ -293,8 +374,18 @@ def case_refresh_priorities(*, actor: Actor, identity_ids: Iterable[int]) -> int
         .order_by("pk")
     )
     for case in cases:
+        priority_before = case.priority
         if _recompute_priority(case):
             _save_case(case, actor=actor, change_reason="priority recomputed: identity risk changed")
+            audit_entry_append(
+                actor=actor,
+                event="case.refresh_priority",
+                target=case,
+                case_id=case.pk,
+                before={"priority": priority_before},
+                after={"priority": case.priority},
+                details={"identities": identities},
+            )
             changed += 1
     return changed
 
@@ -369,10 +460,20 @@ def case_reopen(*, case_id: int, actor: Actor, reason: str) -> Case:
     )
     # Approvals were given for the case as it was; after a reopen they must be sought again.
     for approval in case.approvals.filter(status__in=(ApprovalStatus.PENDING, ApprovalStatus.APPROVED)):
+        status_before = approval.status
         approval.status = ApprovalStatus.SUPERSEDED
         approval._history_user = actor  # type: ignore[attr-defined]
         approval._change_reason = "case reopened"  # type: ignore[attr-defined]
         approval.save()
+        audit_entry_append(
+            actor=actor,
+            event="approval.supersede",
+            target=approval,
+            case_id=case.pk,
+            before={"status": status_before},
+            after={"status": approval.status},
+            details={"kind": approval.kind, "because": "case.reopen"},
+        )
     _set_case_facts(case, closure_second_person_approved=False)
     return case
 
@@ -421,6 +522,13 @@ def approval_request(
     )
     approval._history_user = actor  # type: ignore[attr-defined]
     approval.save()
+    audit_entry_append(
+        actor=actor,
+        event="approval.request",
+        target=approval,
+        case_id=case.pk,
+        after=audit_fields(approval, ("kind", "status", "risk_expires_on", "requested_by", "reason")),
+    )
     return approval
 
 
@@ -444,12 +552,22 @@ def approval_decide(*, actor: Actor, approval_id: int, approve: bool, note: str 
         raise ValidationError(
             {"risk_expires_on": "This request's expiry date has passed; ask for a new request."}
         )
+    status_before = approval.status
     approval.status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
     approval.decided_by = actor
     approval.decided_at = timezone.now()
     approval.decision_note = note
     approval._history_user = actor  # type: ignore[attr-defined]
     approval.save()
+    audit_entry_append(
+        actor=actor,
+        event="approval.decide",
+        target=approval,
+        case_id=case.pk,
+        before={"status": status_before},
+        after=audit_fields(approval, ("status", "decided_by", "decided_at", "decision_note")),
+        details=audit_fields(approval, ("kind", "requested_by", "risk_expires_on")),
+    )
     if approve and approval.kind == ApprovalKind.CLOSURE and approval.requested_by_id != actor.pk:
         _set_case_facts(case, closure_second_person_approved=True)
     if approve and approval.kind == ApprovalKind.RISK_ACCEPTANCE:
@@ -511,6 +629,16 @@ def evidence_capture(
     evidence._history_user = actor  # type: ignore[attr-defined]
     evidence.save()
     _set_case_facts(case, has_evidence=True)
+    audit_entry_append(
+        actor=actor,
+        event="evidence.capture",
+        target=evidence,
+        case_id=case.pk,
+        # The sha256 covers the file, URL or note as captured: the chain proves the content, never holds it.
+        after=audit_fields(
+            evidence, ("kind", "sha256", "size", "title", "captured_by", "captured_at"), verbatim=("sha256",)
+        ),
+    )
     return evidence
 
 
@@ -548,6 +676,13 @@ def action_item_add(
     item.full_clean()
     item._history_user = actor  # type: ignore[attr-defined]
     item.save()
+    audit_entry_append(
+        actor=actor,
+        event="action_item.add",
+        target=item,
+        case_id=case.pk,
+        after=audit_fields(item, ACTION_ITEM_AUDITED_FIELDS),
+    )
     return item
 
 
@@ -574,6 +709,13 @@ def action_item_propose(
     item._history_user = actor  # type: ignore[attr-defined]
     item._change_reason = "proposed: awaits a person's approval"  # type: ignore[attr-defined]
     item.save()
+    audit_entry_append(
+        actor=actor,
+        event="action_item.propose",
+        target=item,
+        case_id=case.pk,
+        after=audit_fields(item, ACTION_ITEM_AUDITED_FIELDS),
+    )
     return item
 
 
@@ -603,6 +745,15 @@ def action_item_approve(*, actor: Actor, action_item_id: int) -> ActionItem:
     item._history_user = actor  # type: ignore[attr-defined]
     item._change_reason = "approved"  # type: ignore[attr-defined]
     item.save()
+    audit_entry_append(
+        actor=actor,
+        event="action_item.approve",
+        target=item,
+        case_id=case.pk,
+        before={"approved_by": None, "approved_at": None},
+        after=audit_fields(item, ("approved_by", "approved_at")),
+        details={"proposed_by": item.created_by_id},
+    )
     return item
 
 
@@ -620,6 +771,7 @@ def action_item_set_status(
     if status not in ActionStatus.values:
         raise ValidationError({"status": f"Choose one of: {', '.join(ActionStatus.values)}."})
     _require_workable(item.case, to="update its action items")
+    before = audit_fields(item, ACTION_ITEM_STATUS_FIELDS)
     if item.awaiting_approval and status in (ActionStatus.IN_PROGRESS, ActionStatus.DONE):
         raise ValidationError(
             {
@@ -635,6 +787,16 @@ def action_item_set_status(
     item.full_clean()
     item._history_user = actor  # type: ignore[attr-defined]
     item.save()
+    after = audit_fields(item, ACTION_ITEM_STATUS_FIELDS)
+    if after != before:
+        audit_entry_append(
+            actor=actor,
+            event="action_item.set_status",
+            target=item,
+            case_id=item.case_id,
+            before=before,
+            after=after,
+        )
     return item
 
 
@@ -647,7 +809,18 @@ def comment_add(*, actor: Actor, case_id: int, body: str) -> Comment:
     comment = Comment(case=case, author=actor, body=body.strip())
     comment._history_user = actor  # type: ignore[attr-defined]
     comment.save()
+    _record_comment(comment, actor=actor)
     return comment
+
+
+def _record_comment(comment: Comment, *, actor: User) -> None:
+    audit_entry_append(
+        actor=actor,
+        event="comment.add",
+        target=comment,
+        case_id=comment.case_id,
+        after=audit_fields(comment, ("author", "body")),
+    )
 
 
 @transaction.atomic
@@ -686,6 +859,25 @@ def attack_path_step_add(
     step.full_clean()
     step._history_user = actor  # type: ignore[attr-defined]
     step.save()
+    audit_entry_append(
+        actor=actor,
+        event="attack_path_step.add",
+        target=step,
+        case_id=case.pk,
+        after=audit_fields(
+            step,
+            (
+                "position",
+                "source_node",
+                "target_node",
+                "technique",
+                "nhi",
+                "failed_control",
+                "failed_control_note",
+                "remediation_team",
+            ),
+        ),
+    )
     return step
 
 
@@ -718,6 +910,15 @@ def attack_path_step_route(*, actor: Actor, step_id: int, kind: str = ActionKind
     step.remediation_action = item
     step._history_user = actor  # type: ignore[attr-defined]
     step.save()
+    audit_entry_append(
+        actor=actor,
+        event="attack_path_step.route",
+        target=step,
+        case_id=step.case_id,
+        before={"remediation_action": None},
+        after={"remediation_action": item.pk},
+        details={"remediation_team": step.remediation_team_id},
+    )
     return item
 
 
@@ -764,6 +965,20 @@ def case_escalate(*, actor: Actor, case_id: int) -> Case:
     comment._history_user = actor  # type: ignore[attr-defined]
     comment._change_reason = "escalated"  # type: ignore[attr-defined]
     comment.save()
+    audit_entry_append(
+        actor=actor,
+        event="case.escalate",
+        target=case,
+        case_id=case.pk,
+        before={"escalated_at": None},
+        after={"escalated_at": now},
+        details={
+            "due_at": case.due_at,
+            "state": case.state,
+            "comment": comment.pk,
+            "comment_body": text_digest(comment.body),
+        },
+    )
     escalated_id = case.pk
 
     def notify() -> None:
@@ -802,4 +1017,6 @@ def case_risk_acceptance_expire(*, actor: Actor, case_id: int) -> Case:
     comment._history_user = actor  # type: ignore[attr-defined]
     comment._change_reason = reason  # type: ignore[attr-defined]
     comment.save()
+    # The reopen is in the chain through its transition; the comment explaining it is recorded like any other.
+    _record_comment(comment, actor=actor)
     return case

@@ -22,6 +22,8 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.canonical import text_digest
+from audit.services import audit_entry_append
 from cases.models import Case, SlaPolicy, user_display
 from nhi_inventory.models import Team
 from portal.permissions import Actor, require_permission
@@ -62,12 +64,26 @@ def sla_policy_update(
         changed.append("turned on" if is_active else "turned off")
     if not changed:
         return policy
+    before = _policy_terms(policy)
     policy.hours_to_resolve = hours_to_resolve
     policy.is_active = is_active
     policy._history_user = user  # type: ignore[attr-defined]
     policy._change_reason = "; ".join(changed) + (f": {reason.strip()}" if reason.strip() else "")  # type: ignore[attr-defined]
     policy.save()
+    audit_entry_append(
+        actor=user,
+        event="sla_policy.update",
+        target=policy,
+        before=before,
+        after=_policy_terms(policy),
+        details={"severity": policy.severity, "reason": text_digest(reason.strip())},
+    )
     return policy
+
+
+def _policy_terms(policy: SlaPolicy) -> dict[str, int | bool]:
+    # Seconds, a whole number: the chain's canonical JSON has no floats, and hours may become minutes later.
+    return {"seconds_to_resolve": policy.hours_to_resolve * 3600, "is_active": policy.is_active}
 
 
 # --- The escalation email ----------------------------------------------------------------------------------

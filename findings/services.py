@@ -15,6 +15,9 @@ from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
 
+from audit.canonical import text_digest
+from audit.services import audit_entry_append
+from audit.values import audit_changes, audit_fields
 from cases.models import OPEN_STATES, CaseState
 from cases.services import case_confirm, comment_add
 from findings.bulk import one_of
@@ -116,6 +119,20 @@ def findings_import(
     run.finished_at = timezone.now()
     run.summary = outcome.as_dict()
     run.save(update_fields=["file_sha256", "file_size", "finished_at", "summary"])
+    # One entry per report, never per finding: the import stays a fixed number of statements per batch.
+    audit_entry_append(
+        actor=user,
+        event="findings.import",
+        target=run,
+        after={
+            **audit_fields(
+                run,
+                ("report_format", "source", "file_name", "file_sha256", "file_size"),
+                verbatim=("file_sha256",),
+            ),
+            "counts": {name: value for name, value in run.summary.items() if isinstance(value, int)},
+        },
+    )
     # Counts and names only: nothing from inside the report reaches the log.
     logger.info(
         "%s: %s report from %r by %s: %s", run, report_format, run.source, user, json.dumps(run.summary)
@@ -135,6 +152,17 @@ def _notify_owners_on_commit(exposure_ids: list[int]) -> None:
 
 
 # --- Owners' answers ----------------------------------------------------------------------------------------
+
+
+# The owner's answer as the chain holds it: the suggested owner and the note are free text, so digests.
+EXPOSURE_ANSWER_FIELDS = (
+    "state",
+    "answered_by",
+    "answered_at",
+    "answer_note",
+    "suggested_owner",
+    "remediated_at",
+)
 
 
 class Answer:
@@ -197,6 +225,7 @@ def exposure_answer(
             }
         )
     note = note.strip()
+    before = audit_fields(exposure, EXPOSURE_ANSWER_FIELDS)
     if answer == Answer.CONFIRM:
         exposure.confirm()
         summary = "confirmed: ours, and real"
@@ -229,6 +258,15 @@ def exposure_answer(
         )
     exposure.answered_by, exposure.answered_at, exposure.answer_note = user, timezone.now(), note
     _save(exposure, actor=user, reason=f"owner answer: {summary}")
+    audit_entry_append(
+        actor=user,
+        event="exposure.answer",
+        target=exposure,
+        case_id=exposure.case_id,
+        before=before,
+        after=audit_fields(exposure, EXPOSURE_ANSWER_FIELDS),
+        details={"answer": answer, "remediation": remediation or None, "credential": exposure.credential_id},
+    )
     _answer_reaches_case(exposure, owner=user, answer=answer, summary=summary, remediation=remediation)
     return exposure
 
@@ -305,6 +343,7 @@ def exposure_attribute(*, actor: Actor, exposure_id: int, nhi_id: int, note: str
     nhi = NonHumanIdentity.objects.filter(pk=nhi_id).first()
     if nhi is None:
         raise ValidationError({"nhi": f"No identity with id {nhi_id}."})
+    before = audit_fields(exposure, EXPOSURE_ATTRIBUTION_FIELDS)
     if exposure.nhi_id != nhi.pk:
         if exposure.state in (ExposureState.NOT_OURS, ExposureState.CONFIRMED, ExposureState.FALSE_POSITIVE):
             exposure.reassign()
@@ -316,8 +355,21 @@ def exposure_attribute(*, actor: Actor, exposure_id: int, nhi_id: int, note: str
     if exposure.credential is not None and exposure.credential.nhi_id != nhi.pk:
         exposure.credential = None
     _save(exposure, actor=user, reason=f"attributed to {nhi}" + (f": {note}" if note else ""))
+    audit_entry_append(
+        actor=user,
+        event="exposure.attribute",
+        target=exposure,
+        # The case it leaves, if any; else the one it is in.
+        case_id=before["case"] if before["case"] is not None else exposure.case_id,
+        before=before,
+        after=audit_fields(exposure, EXPOSURE_ATTRIBUTION_FIELDS),
+        details={"note": text_digest(note)},
+    )
     exposures_promote(actor=user, exposure_ids=[exposure.pk])
     return exposure
+
+
+EXPOSURE_ATTRIBUTION_FIELDS = ("nhi", "attribution", "attribution_rule", "state", "credential", "case")
 
 
 _RULE_FIELDS = (
@@ -342,11 +394,17 @@ def _validated(instance: Model, *, actor: User, reason: str) -> None:
     _save(instance, actor=actor, reason=reason)
 
 
+# Globs are configuration, kept verbatim so an auditor reads what the rule matched; the note is free text.
+_RULE_PATTERNS = ("repository_pattern", "path_pattern", "detector_pattern")
+
+
 @transaction.atomic
 def attribution_rule_create(*, actor: Actor, fields: Mapping[str, Any]) -> AttributionRule:
     user = require_permission(actor, "findings.add_attributionrule", to="create attribution rules")
     _reject_unknown(fields, _RULE_FIELDS, "attribution rules")
-    return _attribution_rule_saved(AttributionRule(**fields), actor=user, reason="created")
+    return _attribution_rule_saved(
+        AttributionRule(**fields), actor=user, reason="created", event="attribution_rule.create", before=None
+    )
 
 
 @transaction.atomic
@@ -354,16 +412,29 @@ def attribution_rule_update(*, actor: Actor, rule_id: int, changes: Mapping[str,
     user = require_permission(actor, "findings.change_attributionrule", to="change attribution rules")
     rule = AttributionRule.objects.select_for_update().get(pk=rule_id)
     _reject_unknown(changes, _RULE_FIELDS, "attribution rules")
+    before = audit_fields(rule, _RULE_FIELDS, verbatim=_RULE_PATTERNS)
     for name, value in changes.items():
         setattr(rule, name, value)
-    return _attribution_rule_saved(rule, actor=user, reason="changed: " + ", ".join(sorted(changes)))
+    return _attribution_rule_saved(
+        rule,
+        actor=user,
+        reason="changed: " + ", ".join(sorted(changes)),
+        event="attribution_rule.update",
+        before=before,
+    )
 
 
-def _attribution_rule_saved(rule: AttributionRule, *, actor: User, reason: str) -> AttributionRule:
+def _attribution_rule_saved(
+    rule: AttributionRule, *, actor: User, reason: str, event: str, before: dict[str, Any] | None
+) -> AttributionRule:
     """Validate and save a rule, then give it the exposures waiting in triage that it matches."""
     if not (rule.repository_pattern or rule.path_pattern or rule.detector_pattern):
         raise ValidationError("Give at least one pattern: repository, path or detector.")
     _validated(rule, actor=actor, reason=reason)
+    after = audit_fields(rule, _RULE_FIELDS, verbatim=_RULE_PATTERNS)
+    if before is not None:
+        before, after = audit_changes(before, after)
+    audit_entry_append(actor=actor, event=event, target=rule, before=before, after=after)
     attribution_rules_apply(actor=actor)
     return rule
 
@@ -374,6 +445,7 @@ def attribution_rules_apply(*, actor: Actor) -> int:
     user = require_permission(actor, "findings.attribute_exposure", to="attribute exposures")
     from_rules = Attributor()
     attributed: list[int] = []
+    by_rule: dict[str, int] = {}
     pending = Exposure.objects.filter(nhi__isnull=True).order_by("pk")
     for exposure in pending.iterator(chunk_size=PROMOTION_CHUNK):
         first = Finding.objects.filter(exposure=exposure).order_by("pk").first()
@@ -385,6 +457,14 @@ def attribution_rules_apply(*, actor: Actor) -> int:
         exposure.nhi_id, exposure.attribution_rule, exposure.attribution = rule.nhi_id, rule, Attribution.RULE
         _save(exposure, actor=user, reason=f"attributed by rule #{rule.pk}")
         attributed.append(exposure.pk)
+        by_rule[str(rule.pk)] = by_rule.get(str(rule.pk), 0) + 1
+    if attributed:
+        # One entry for the sweep, however many exposures it gave away: counts per rule, not a row each.
+        audit_entry_append(
+            actor=user,
+            event="attribution_rule.apply",
+            details={"attributed": len(attributed), "by_rule": by_rule},
+        )
     for start in range(0, len(attributed), PROMOTION_CHUNK):
         exposures_promote(actor=user, exposure_ids=attributed[start : start + PROMOTION_CHUNK])
     return len(attributed)
@@ -406,6 +486,12 @@ def promotion_rule_create(*, actor: Actor, fields: Mapping[str, Any]) -> Promoti
     _reject_unknown(fields, _PROMOTION_FIELDS, "promotion rules")
     rule = PromotionRule(**fields)
     _validated(rule, actor=user, reason="created")
+    audit_entry_append(
+        actor=user,
+        event="promotion_rule.create",
+        target=rule,
+        after=audit_fields(rule, _PROMOTION_FIELDS),
+    )
     return rule
 
 
@@ -414,7 +500,10 @@ def promotion_rule_update(*, actor: Actor, rule_id: int, changes: Mapping[str, A
     user = require_permission(actor, "findings.change_promotionrule", to="change promotion rules")
     rule = PromotionRule.objects.select_for_update().get(pk=rule_id)
     _reject_unknown(changes, _PROMOTION_FIELDS, "promotion rules")
+    before = audit_fields(rule, _PROMOTION_FIELDS)
     for name, value in changes.items():
         setattr(rule, name, value)
     _validated(rule, actor=user, reason="changed: " + ", ".join(sorted(changes)))
+    was, now = audit_changes(before, audit_fields(rule, _PROMOTION_FIELDS))
+    audit_entry_append(actor=user, event="promotion_rule.update", target=rule, before=was, after=now)
     return rule

@@ -15,6 +15,9 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.canonical import canonical_json, text_digest
+from audit.services import audit_entry_append
+from audit.values import audit_changes, audit_fields
 from cases.errors import CaseWorkflowError
 from cases.models import SETTLED_STATES, ActionItem, ActionStatus, Case
 from cases.selectors import action_item_list
@@ -39,6 +42,9 @@ from portal.permissions import Actor, require_permission
 logger = logging.getLogger(__name__)
 
 ENDPOINT_EDITABLE_FIELDS = frozenset({"name", "url", "team", "action_kind", "is_active"})
+# The key itself is derived, never stored, never audited: its version says which one is in force. The URL
+# is a digest (a webhook URL may carry a token in its path or query).
+ENDPOINT_AUDITED_FIELDS = ("name", "url", "team", "action_kind", "is_active", "key_version")
 MAX_CREDENTIALS_IN_PAYLOAD = 50
 EXTERNAL_REFERENCE_MAX = Delivery._meta.get_field("external_reference").max_length or 300
 OUTCOME_NOTE_MAX = Delivery._meta.get_field("outcome_note").max_length or 500
@@ -114,6 +120,12 @@ def webhook_endpoint_create(
     )
     webhook_endpoint_validate(endpoint)
     _save_endpoint(endpoint, actor=actor, reason="created")
+    audit_entry_append(
+        actor=actor,
+        event="webhook_endpoint.create",
+        target=endpoint,
+        after=audit_fields(endpoint, ENDPOINT_AUDITED_FIELDS),
+    )
     return endpoint, signing.endpoint_key(endpoint_id=endpoint.pk, key_version=endpoint.key_version)
 
 
@@ -127,10 +139,13 @@ def webhook_endpoint_update(*, actor: Actor, endpoint_id: int, changes: Mapping[
     endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
     if endpoint is None:
         raise ValidationError({"endpoint": f"No webhook endpoint with id {endpoint_id}."})
+    before = audit_fields(endpoint, ENDPOINT_AUDITED_FIELDS)
     for name, value in changes.items():
         setattr(endpoint, name, "" if name == "action_kind" and value is None else value)
     webhook_endpoint_validate(endpoint)
     _save_endpoint(endpoint, actor=actor, reason="changed: " + ", ".join(sorted(changes)))
+    was, now = audit_changes(before, audit_fields(endpoint, ENDPOINT_AUDITED_FIELDS))
+    audit_entry_append(actor=actor, event="webhook_endpoint.update", target=endpoint, before=was, after=now)
     return endpoint
 
 
@@ -141,9 +156,17 @@ def webhook_endpoint_rotate_key(*, actor: Actor, endpoint_id: int) -> tuple[Webh
     endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
     if endpoint is None:
         raise ValidationError({"endpoint": f"No webhook endpoint with id {endpoint_id}."})
+    before = audit_fields(endpoint, ("key_version", "key_rotated_at"))
     endpoint.key_version += 1
     endpoint.key_rotated_at = timezone.now()
     _save_endpoint(endpoint, actor=actor, reason=f"signing key rotated (version {endpoint.key_version})")
+    audit_entry_append(
+        actor=actor,
+        event="webhook_endpoint.rotate_key",
+        target=endpoint,
+        before=before,
+        after=audit_fields(endpoint, ("key_version", "key_rotated_at")),
+    )
     return endpoint, signing.endpoint_key(endpoint_id=endpoint.pk, key_version=endpoint.key_version)
 
 
@@ -295,6 +318,17 @@ def handoff_dispatch(*, actor: Actor, action_item_id: int) -> Delivery:
     delivery._history_user = actor  # type: ignore[attr-defined]
     delivery._change_reason = f"dispatched to {endpoint.name}"  # type: ignore[attr-defined]
     delivery.save()
+    audit_entry_append(
+        actor=actor,
+        event="handoff.dispatch",
+        target=delivery,
+        case_id=item.case_id,
+        after={
+            **audit_fields(delivery, ("action_item", "endpoint", "status")),
+            # What was sent, provable against the stored payload without copying names into the chain.
+            "payload": text_digest(canonical_json(delivery.payload)),
+        },
+    )
     if item.status == ActionStatus.OPEN:
         action_item_set_status(actor=actor, action_item_id=item.pk, status=ActionStatus.IN_PROGRESS)
     comment_add(
@@ -311,6 +345,10 @@ def handoff_dispatch(*, actor: Actor, action_item_id: int) -> Delivery:
 
 
 # --- Callbacks ----------------------------------------------------------------------------------------------
+
+
+# The receiver's reference and note are its free text: digests.
+DELIVERY_OUTCOME_FIELDS = ("outcome", "outcome_at", "status", "external_reference", "outcome_note")
 
 
 class CallbackAlreadyRecorded(PermissionDenied):
@@ -356,6 +394,7 @@ def handoff_callback_record(
             {"external_reference": "Say where the work was done: a ticket id or URL, a change id, ..."}
         )
     note = mask_credentials(" ".join(note.split()))[:OUTCOME_NOTE_MAX]
+    before = audit_fields(delivery, DELIVERY_OUTCOME_FIELDS)
     now = timezone.now()
     delivery.outcome = outcome
     delivery.outcome_at = now
@@ -371,6 +410,15 @@ def handoff_callback_record(
         f"receiver reported {outcome}" + (f": {reference}" if reference else "")
     )
     delivery.save()
+    audit_entry_append(
+        actor=actor,
+        event="handoff.callback",
+        target=delivery,
+        case_id=delivery.action_item.case_id,
+        before=before,
+        after=audit_fields(delivery, DELIVERY_OUTCOME_FIELDS),
+        details={"endpoint": delivery.endpoint_id, "action_item": delivery.action_item_id},
+    )
 
     item = delivery.action_item
     case = item.case

@@ -20,6 +20,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audit_entry_append
+from audit.values import audit_fields
 from cases.models import ActionItem, ActionKind, Case, CaseKind, CaseOrigin, EvidenceKind, Severity
 from cases.services import (
     action_item_propose,
@@ -491,6 +493,37 @@ def assistant_output_submit(
             ),
             user=user,
         )
+    # Written last, so it names every row the submission made; only masked text, and that as digests.
+    audit_entry_append(
+        actor=user,
+        event="intake.submit",
+        target=output,
+        case_id=output.case_id,
+        after={
+            **audit_fields(
+                output,
+                (
+                    "uid",
+                    "outcome",
+                    "case",
+                    "case_kind",
+                    "triggers",
+                    "reason",
+                    "summary",
+                    "recommendation",
+                    "assistant",
+                ),
+            ),
+            "proposals": len(actions),
+            "proposed_items": [item.pk for item in items if item is not None],
+            "recommendation_item": output.recommendation_item_id,
+            "evidence": output.evidence_id,
+            "context_evidence": output.context_evidence_id,
+            "identities": [identity.pk for identity in concerned.identities],
+            "credentials": [credential.pk for credential in concerned.credentials],
+            "masked_fields": masked_fields,
+        },
+    )
     return output
 
 

@@ -55,5 +55,10 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "handoffs.tasks.handoff_sweep",
         "schedule": crontab(minute="*/5"),
     },
+    # A full walk of the audit chain, so the admin and the alignment report rest on a recent check.
+    "verify-audit-trail": {
+        "task": "audit.tasks.verify_audit_trail",
+        "schedule": crontab(hour=2, minute=30),
+    },
 }
 app.conf.beat_schedule = BEAT_SCHEDULE

@@ -93,3 +93,21 @@ class EnvReader:
                 raise ImproperlyConfigured(f"{name}_FILE={file_name!r} is empty.")
             return content
         return direct or None
+
+    def pairs(self, name: str) -> dict[str, str]:
+        """A secret list of `id=value` pairs separated by commas (NAME or NAME_FILE); empty when unset."""
+        value = self.secret(name)
+        if not value:
+            return {}
+        pairs: dict[str, str] = {}
+        for item in value.split(","):
+            key, separator, secret_value = item.strip().partition("=")
+            if not separator or not key.strip() or not secret_value.strip():
+                # The value is a secret: name the position, never echo it.
+                raise ImproperlyConfigured(
+                    f"{name} entry {len(pairs) + 1} is not of the form id=key (comma-separated pairs)."
+                )
+            if key.strip() in pairs:
+                raise ImproperlyConfigured(f"{name} names the id {key.strip()!r} twice.")
+            pairs[key.strip()] = secret_value.strip()
+        return pairs

@@ -24,7 +24,7 @@ AUTOMATION_USERNAME = "portal-automation"
 HANDOFFS = "Hand-offs"
 HANDOFFS_USERNAME = "portal-handoffs"
 
-_DOMAIN_APPS = ("cases", "nhi_inventory", "frameworks", "findings", "intake", "handoffs")
+_DOMAIN_APPS = ("cases", "nhi_inventory", "frameworks", "findings", "intake", "handoffs", "audit")
 _VIEW_EVERYTHING = ("cases.view_all_cases", "nhi_inventory.view_all_identities")
 
 
@@ -81,6 +81,8 @@ ROLES = (
             "handoffs.change_webhookendpoint",
             # The user autocompletes (identity owner, team lead and members) need read access to users.
             "auth.view_user",
+            # A case's signed evidence bundle for auditors (audit/bundle.py).
+            "audit.export_evidence_bundle",
         ),
     ),
     Role(
@@ -94,13 +96,14 @@ ROLES = (
             "cases.close_case",
             "cases.add_comment",
             "cases.add_reportsnapshot",
+            "audit.export_evidence_bundle",
         ),
     ),
     # Saving a report snapshot is how auditors keep exactly what was shown.
     Role(
         name=AUDITOR,
         view_all_domain_models=True,
-        permissions=(*_VIEW_EVERYTHING, "cases.add_reportsnapshot"),
+        permissions=(*_VIEW_EVERYTHING, "cases.add_reportsnapshot", "audit.export_evidence_bundle"),
     ),
     Role(
         name=OWNER,

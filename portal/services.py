@@ -13,6 +13,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audit_entry_append
+from audit.values import audit_fields
 from portal.api.authentication import TOKEN_PREFIX, token_hash
 from portal.models import ApiToken
 from portal.permissions import Actor, signed_in
@@ -59,6 +61,13 @@ def api_token_create(
         created_by=creator,
         expires_at=expires_at,
     )
+    # Never the token, its prefix or its hash: the row's id says which token it was.
+    audit_entry_append(
+        actor=creator,
+        event="api_token.create",
+        target=token,
+        after=audit_fields(token, ("user", "name", "expires_at")),
+    )
     return token, raw
 
 
@@ -76,4 +85,12 @@ def api_token_revoke(*, actor: Actor, token_id: int) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        audit_entry_append(
+            actor=revoker,
+            event="api_token.revoke",
+            target=token,
+            before={"revoked_at": None},
+            after={"revoked_at": token.revoked_at},
+            details={"user": token.user_id},
+        )
     return token

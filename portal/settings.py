@@ -69,6 +69,33 @@ HANDOFF_SIGNING_KEY = (
     or hmac.new(SECRET_KEY.encode(), b"nhi-portal handoff signing key", hashlib.sha256).hexdigest()
 )
 
+# The audit chain (audit/): every entry carries HMAC-SHA256 under AUDIT_CHAIN_KEY, identified by
+# AUDIT_CHAIN_KEY_ID so the key can rotate; retired keys stay readable for verification through
+# AUDIT_CHAIN_RETIRED_KEYS ("id=key,id=key"). Evidence bundles are signed with an Ed25519 key derived from it.
+_audit_chain_key = env.secret("AUDIT_CHAIN_KEY")
+if PRODUCTION:
+    if not _audit_chain_key:
+        raise ImproperlyConfigured("PORTAL_ENV=production needs AUDIT_CHAIN_KEY or AUDIT_CHAIN_KEY_FILE.")
+    if len(_audit_chain_key) < 32:
+        raise ImproperlyConfigured("AUDIT_CHAIN_KEY must be at least 32 characters long.")
+    if _audit_chain_key in (SECRET_KEY, FINGERPRINT_KEY, HANDOFF_SIGNING_KEY):
+        raise ImproperlyConfigured(
+            "AUDIT_CHAIN_KEY must differ from SECRET_KEY, FINGERPRINT_KEY and HANDOFF_SIGNING_KEY."
+        )
+AUDIT_CHAIN_KEY = (
+    _audit_chain_key
+    or hmac.new(SECRET_KEY.encode(), b"nhi-portal audit chain key", hashlib.sha256).hexdigest()
+)
+AUDIT_CHAIN_KEY_ID = env.text(
+    "AUDIT_CHAIN_KEY_ID", "audit-" + hashlib.sha256(AUDIT_CHAIN_KEY.encode()).hexdigest()[:12]
+)
+AUDIT_CHAIN_RETIRED_KEYS = env.pairs("AUDIT_CHAIN_RETIRED_KEYS")
+if AUDIT_CHAIN_KEY_ID in AUDIT_CHAIN_RETIRED_KEYS:
+    raise ImproperlyConfigured(
+        f"AUDIT_CHAIN_RETIRED_KEYS names the current key id {AUDIT_CHAIN_KEY_ID!r}; retire a key after "
+        "it stops being current."
+    )
+
 if PRODUCTION and env.flag("DEBUG", False):
     raise ImproperlyConfigured("DEBUG must be off when PORTAL_ENV=production.")
 DEBUG = False if PRODUCTION else env.flag("DEBUG", PORTAL_ENV == "development")
@@ -99,6 +126,7 @@ INSTALLED_APPS = [
     "findings",
     "intake",
     "handoffs",
+    "audit",
 ]
 
 MIDDLEWARE = [

@@ -1,7 +1,10 @@
-"""Cases and the work on them: `/cases/`, `/evidence/`, `/action-items/`, `/approvals/`."""
+"""Cases and the work on them: `/cases/`, `/evidence/`, `/action-items/`, `/approvals/`; a case's evidence
+bundle (`/cases/{id}/evidence-bundle/`, audit/api/bundle_views.py)."""
 
+from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
+from audit.api.bundle_views import CaseEvidenceBundleView
 from cases.api.views import ActionItemViewSet, ApprovalViewSet, CaseViewSet, EvidenceViewSet
 
 router = SimpleRouter()
@@ -10,4 +13,9 @@ router.register("evidence", EvidenceViewSet, basename="api-evidence")
 router.register("action-items", ActionItemViewSet, basename="api-action-item")
 router.register("approvals", ApprovalViewSet, basename="api-approval")
 
-urlpatterns = router.urls
+urlpatterns = [
+    re_path(
+        r"^cases/(?P<pk>[^/]+)/evidence-bundle/$", CaseEvidenceBundleView.as_view(), name="api-case-bundle"
+    ),
+    *router.urls,
+]

@@ -7,6 +7,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from cases.alignment import TRACEABLE_MEANS
 from cases.models import CaseControlMapping, ReportFormat, ReportSnapshot
 from frameworks.models import Framework
 from frameworks.selectors import framework_list
@@ -125,13 +126,17 @@ class ReportSnapshotSerializer(serializers.ModelSerializer[ReportSnapshot]):
 class _FiguresSerializer(serializers.Serializer[Any]):
     mapped_cases = serializers.IntegerField()
     with_evidence = serializers.IntegerField()
-    traceable = serializers.IntegerField()
+    traceable = serializers.IntegerField(
+        help_text=f"Cases where {TRACEABLE_MEANS}; cases from before the audit chain do not count."
+    )
     severe_closures = serializers.IntegerField()
     severe_closures_approved = serializers.IntegerField()
     overdue_open = serializers.IntegerField()
     median_hours_to_verified = serializers.FloatField(allow_null=True)
     evidence_coverage = serializers.FloatField(allow_null=True, help_text="Share 0..1; null without cases.")
-    traceability = serializers.FloatField(allow_null=True)
+    traceability = serializers.FloatField(
+        allow_null=True, help_text="Share 0..1 of the cases that are traceable; null without cases."
+    )
     four_eyes_coverage = serializers.FloatField(allow_null=True)
 
 
@@ -170,10 +175,20 @@ class ReportPeriodOutSerializer(serializers.Serializer[Any]):
     until = serializers.DateField(allow_null=True)
 
 
+class ReportAuditChainSerializer(serializers.Serializer[Any]):
+    proven_through = serializers.IntegerField(
+        help_text=(
+            "The last audit chain entry proven intact when the report was made; a case is traceable only "
+            "if all its transitions' entries lie at or before it."
+        )
+    )
+
+
 class AlignmentReportSerializer(serializers.Serializer[Any]):
     framework = ReportFrameworkSerializer()
     period = ReportPeriodOutSerializer()
     generated_at = serializers.DateTimeField()
+    audit_chain = ReportAuditChainSerializer()
     summary = ReportGroupSerializer()
     groups = ReportGroupSerializer(many=True)
     controls = ReportControlSerializer(many=True)

@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cases.alignment import alignment_report
+from cases.alignment import TRACEABLE_MEANS, alignment_report
 from cases.api.report_filters import MappingFilter, ReportSnapshotFilter
 from cases.api.report_selectors import mapping_list, report_snapshot_list
 from cases.api.report_serializers import (
@@ -116,8 +116,9 @@ class AlignmentReportView(APIView):
         summary="The framework alignment report",
         description=(
             "The same JSON as the admin's JSON download and `manage.py alignment_report --format json`: "
-            "control by control, the cases mapped, their states and the evidence, traceability and four-eyes "
-            "figures, for the cases identified in the period. Other formats: save a report snapshot."
+            "control by control, the cases mapped, their states and the evidence, traceability (cases where "
+            f"{TRACEABLE_MEANS}) and four-eyes figures, for the cases identified in the period. Other "
+            "formats: save a report snapshot."
         ),
         parameters=[ReportPeriodSerializer],
         responses={200: AlignmentReportSerializer, **error_responses(400, 403)},

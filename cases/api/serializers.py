@@ -77,7 +77,12 @@ class MappingSummarySerializer(serializers.Serializer[Any]):
 
 class CaseFactsSerializer(serializers.Serializer[Case]):
     has_evidence = serializers.BooleanField()
-    traceable = serializers.BooleanField(help_text="Every transition after opening gave a reason.")
+    traceable = serializers.BooleanField(
+        help_text=(
+            "Every transition after opening gave a reason. The alignment report counts the case as traceable "
+            "only if, besides, the audit chain proves every transition."
+        )
+    )
     closure_second_person_approved = serializers.BooleanField()
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import regex
 from jsonschema import Draft7Validator, FormatChecker, ValidationError, validators
 
-from cases.alignment import LEAF_KINDS, AlignmentReport, ControlRow, Figures
+from cases.alignment import LEAF_KINDS, TRACEABLE_MEANS, AlignmentReport, ControlRow, Figures
 from frameworks.models import Framework
 
 OSCAL_VERSION = "1.2.1"
@@ -78,7 +78,7 @@ def _finding_description(row: ControlRow) -> str:
         return f"No case in the period falls under {row.ref_id}: a gap."
     return (
         f"{figures.mapped_cases} case(s) under {row.ref_id}; {figures.with_evidence} with evidence, "
-        f"{figures.traceable} fully traceable, {figures.overdue_open} open and overdue."
+        f"{figures.traceable} traceable ({TRACEABLE_MEANS}), {figures.overdue_open} open and overdue."
     )
 
 
@@ -140,13 +140,17 @@ def oscal_document(report: AlignmentReport, framework: Framework) -> dict[str, A
         "title": _text(f"{report.framework_name} {report.framework_version}, period {period}"),
         "description": _text(
             f"{report.summary.covered_controls} of {report.summary.controls} controls have cases in the "
-            f"period; {len(report.gaps)} gap(s)."
+            f"period; {len(report.gaps)} gap(s). {report.traceability_note}"
         ),
         "start": stamp,
         "end": stamp,
         "props": _props(
             report.summary.figures,
-            {"controls": report.summary.controls, "covered-controls": report.summary.covered_controls},
+            {
+                "controls": report.summary.controls,
+                "covered-controls": report.summary.covered_controls,
+                "audit-chain-proven-through": report.chain_proven_through,
+            },
         ),
         "reviewed-controls": {"control-selections": [{"include-all": {}}]},
     }

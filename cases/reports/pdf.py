@@ -83,6 +83,7 @@ def render_pdf(report: AlignmentReport, framework: Framework) -> bytes:
             f"four-eyes {percent(summary.figures.four_eyes_coverage)}, median to verified "
             f"{hours(summary.figures.median_hours_to_verified)}, overdue {summary.figures.overdue_open}."
         ),
+        _para(report.traceability_note),
         Spacer(1, 4 * mm),
         _chart(report, page[0] - 24 * mm),
         Spacer(1, 4 * mm),

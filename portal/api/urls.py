@@ -9,5 +9,6 @@ urlpatterns = [
     path("", include("findings.api.urls")),
     path("", include("intake.api.urls")),
     path("", include("handoffs.api.urls")),
+    path("", include("audit.api.urls")),
     path("", include("portal.api.token_urls")),
 ]

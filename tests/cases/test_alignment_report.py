@@ -388,8 +388,9 @@ def test_a_case_with_a_far_larger_id_than_the_others_counts_like_any_other(catal
     controls = {row["ref_id"]: row for row in report["controls"]}
     groups = {row["ref_id"]: row for row in report["groups"]}
 
-    assert _figures(controls["RS.AN-03"]) == _expected(2, 1, 2, 0, 0, 1, 5.0)
+    # The imported case has no transition the audit chain proves, so only `near` is traceable.
+    assert _figures(controls["RS.AN-03"]) == _expected(2, 1, 1, 0, 0, 1, 5.0)
     assert controls["RS.AN-03"]["by_state"] == {"identified": 1, "verified": 1}
-    assert _figures(controls["RS.AN-06"]) == _expected(1, 1, 1, 0, 0, 0, 5.0)
-    assert _figures(groups["RS.AN"]) == _expected(2, 1, 2, 0, 0, 1, 5.0)
-    assert _figures(report["summary"]) == _expected(2, 1, 2, 0, 0, 1, 5.0)
+    assert _figures(controls["RS.AN-06"]) == _expected(1, 1, 0, 0, 0, 0, 5.0)
+    assert _figures(groups["RS.AN"]) == _expected(2, 1, 1, 0, 0, 1, 5.0)
+    assert _figures(report["summary"]) == _expected(2, 1, 1, 0, 0, 1, 5.0)

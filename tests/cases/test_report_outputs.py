@@ -79,7 +79,16 @@ def test_csv_has_the_header_and_one_row_per_control(many_cases: None) -> None:
 
 def test_json_carries_framework_attribution_summary_groups_controls_and_gaps(some_cases: None) -> None:
     data = json.loads(report_output(framework_key=OWASP, fmt="json", since=None, until=None).content)
-    assert set(data) == {"framework", "period", "generated_at", "summary", "groups", "controls", "gaps"}
+    assert set(data) == {
+        "framework",
+        "period",
+        "generated_at",
+        "audit_chain",
+        "summary",
+        "groups",
+        "controls",
+        "gaps",
+    }
     framework = Framework.objects.get(key=OWASP)
     assert data["framework"]["license"] == framework.license
     assert data["framework"]["url"] == framework.url != ""

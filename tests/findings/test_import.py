@@ -348,6 +348,27 @@ def test_it_links_a_secret_to_its_registered_credential(analyst: Any, payments_i
     assert exposure.attribution == Attribution.FINGERPRINT
 
 
+def test_an_owners_rotated_answer_marks_the_registered_credential_rotated(
+    analyst: Any, owner: Any, payments_identity: Any
+) -> None:
+    credential = credential_register(
+        actor=analyst, nhi_id=payments_identity.pk, credential_type="access_key", secret=AWS_SECRET
+    )
+    run_import(analyst, gitleaks_v8({"Secret": AWS_SECRET, "File": "deploy/prod.env"}))
+    exposure = Exposure.objects.get(credential=credential)
+
+    exposure_answer(
+        actor=owner,
+        exposure_id=exposure.pk,
+        answer=Answer.REMEDIATED,
+        remediation="rotated",
+        remediated_at=timezone.now() - timedelta(minutes=1),
+    )
+
+    credential.refresh_from_db()
+    assert credential.status == "rotated"
+
+
 def test_an_attribution_rule_links_findings_by_repository_and_path(
     analyst: Any, payments_identity: Any
 ) -> None:

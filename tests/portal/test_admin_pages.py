@@ -11,6 +11,8 @@ from django.db import models
 from django.test import RequestFactory
 from django.urls import reverse
 
+from audit.models import VerificationTrigger
+from audit.services import audit_trail_verify
 from cases import services as case_services
 from cases.mapping import mapping_rule_create
 from cases.models import ApprovalKind, Case, CaseKind, CaseState, CaseTransition, Severity
@@ -30,7 +32,7 @@ from portal.services import api_token_create
 from tests.factories import UserFactory
 from tests.findings.reports import gitleaks_v8
 
-DOMAIN_APPS = ("cases", "nhi_inventory", "frameworks", "findings", "intake", "handoffs")
+DOMAIN_APPS = ("cases", "nhi_inventory", "frameworks", "findings", "intake", "handoffs", "audit")
 DOMAIN_MODELS = sorted(
     model._meta.label for model in admin.site._registry if model._meta.app_label in DOMAIN_APPS
 )
@@ -111,6 +113,7 @@ def every_model_has_a_row(case_in_state, open_case, analyst, payments, payments_
     )
     # Queued: its task is sent only on commit, which never comes in this test.
     handoff_dispatch(actor=analyst, action_item_id=ticket.pk)
+    audit_trail_verify(trigger=VerificationTrigger.COMMAND)
 
 
 def test_every_domain_model_has_a_row_in_the_fixture(every_model_has_a_row):

@@ -42,6 +42,7 @@ def test_beat_schedules_the_case_jobs_and_the_other_apps_sweeps():
         "findings.jobs.expire_ingest_jobs",
         "findings.tasks.remind_owners",
         "handoffs.tasks.handoff_sweep",
+        "audit.tasks.verify_audit_trail",
     }
     assert app.conf.beat_schedule == BEAT_SCHEDULE
 
