@@ -5,12 +5,14 @@ evidence, mappings, owner answers, intake, hand-offs) calls `audit_entry_append`
 the entry exists exactly when the change does.
 """
 
+import logging
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
+from django.core.mail import mail_admins
 from django.db import connection, models, transaction
 from django.utils import timezone
 
@@ -32,6 +34,7 @@ from audit.keys import chain_keys, current_chain_key
 from audit.models import GENESIS_HASH, AuditEntry, AuditHead, AuditVerification, VerificationTrigger
 from portal.permissions import Actor
 
+logger = logging.getLogger(__name__)
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 WALK_BATCH = 2000
 
@@ -261,7 +264,20 @@ def audit_trail_verify(*, trigger: str, actor: Actor | None = None) -> AuditVeri
     problem = result.problem
     if problem is None:
         return _record(started, trigger, requested_by, result, "", None, "")
-    return _record(started, trigger, requested_by, result, problem.kind, problem.seq, problem.message)
+    verification = _record(started, trigger, requested_by, result, problem.kind, problem.seq, problem.message)
+    _alert(verification)
+    return verification
+
+
+def _alert(verification: AuditVerification) -> None:
+    """A broken chain must reach a person even when nobody looks at the admin: log it and email ADMINS."""
+    summary = (
+        f"Audit trail NOT intact ({verification.problem_kind}) at the {verification.get_trigger_display()} "
+        f"verification of {verification.started_at:%Y-%m-%d %H:%M} UTC: {verification.message} "
+        f"Entries #1 to #{verification.last_seq} are intact."
+    )
+    logger.error("%s", summary)
+    mail_admins("Audit trail NOT intact", summary, fail_silently=True)
 
 
 @transaction.atomic

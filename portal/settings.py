@@ -326,6 +326,8 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on.")
 DEFAULT_FROM_EMAIL = env.text("DEFAULT_FROM_EMAIL", "nhi-portal@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Who is told by email when a verification finds the audit chain broken (comma-separated addresses).
+ADMINS = [(address, address) for address in env.items("ADMINS", [])]
 # Links in emails are absolute: the address people reach the portal at, without a trailing slash.
 PORTAL_BASE_URL = env.text("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 if not PORTAL_BASE_URL.startswith(("http://", "https://")):

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import override_settings
 
 from audit.models import AuditVerification
 from audit.tasks import verify_audit_trail
@@ -126,6 +127,25 @@ def test_the_nightly_task_records_a_broken_chain_too(chain):
     recorded = AuditVerification.objects.get(pk=verify_audit_trail.delay().get())
 
     assert (recorded.ok, recorded.problem_kind, recorded.problem_seq) == (False, "missing", 2)
+
+
+@override_settings(ADMINS=[("security@example.com", "security@example.com")])
+def test_a_broken_chain_is_emailed_to_the_admins_and_logged(chain, mailoutbox, caplog):
+    tamper.delete_entries(2)
+
+    verify_audit_trail.delay().get()
+
+    assert [message.to for message in mailoutbox] == [["security@example.com"]]
+    assert "Audit trail NOT intact" in mailoutbox[0].subject
+    assert "Entry #2 is missing: entry #3 follows #1" in mailoutbox[0].body
+    assert [record.levelname for record in caplog.records if record.name == "audit.services"] == ["ERROR"]
+
+
+@override_settings(ADMINS=[("security@example.com", "security@example.com")])
+def test_an_intact_chain_alerts_nobody(chain, mailoutbox):
+    verify_audit_trail.delay().get()
+
+    assert mailoutbox == []
 
 
 def test_the_task_is_scheduled_nightly_and_safe_to_run_twice():
