@@ -15,6 +15,7 @@ from django.utils.html import format_html
 
 from audit.api.bundle_views import bundle_download
 from audit.bundle import EXPORT_PERMISSION
+from audit.models import AuditEntry
 from cases import services
 from cases.errors import CaseWorkflowError
 from cases.forms import DecisionForm, RouteStepForm
@@ -236,6 +237,7 @@ class CaseAdmin(HistoryAdmin):
         "due_at_set_by_hand",
         "escalated_at",
         "escalation_notified_at",
+        "audit_trail",
     )
     actions = ("export_evidence_bundle",)
     inlines = (
@@ -272,10 +274,22 @@ class CaseAdmin(HistoryAdmin):
                         "risk_accepted_until",
                         "verified_at",
                         "closed_at",
+                        *(("audit_trail",) if request.user.has_perm("audit.view_auditentry") else ()),
                     )
                 },
             ),
             ("Service level", {"fields": ("due_at_set_by_hand", "escalated_at", "escalation_notified_at")}),
+        )
+
+    @admin.display(description="audit trail")
+    def audit_trail(self, case: Case) -> str:
+        """Where the chain's entries about this case are (shown to those who may read the chain)."""
+        return format_html(
+            '<a href="{}?case_id={}">{} entries in the audit chain</a>; its latest transition is entry {}.',
+            reverse("admin:audit_auditentry_changelist"),
+            case.pk,
+            AuditEntry.objects.filter(case_id=case.pk).count(),
+            f"#{case.chain_seq}" if case.chain_seq is not None else "– (not in the chain)",
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:

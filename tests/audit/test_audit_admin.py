@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from audit.models import AuditEntry, AuditVerification
 from audit.services import audit_trail_verify
+from cases import services
 from tests.audit import tamper
 
 ENTRIES = reverse("admin:audit_auditentry_changelist")
@@ -216,3 +217,41 @@ def test_the_changelist_query_count_does_not_grow_with_entries(client, auditor, 
     many = queries_for(client, params)
 
     assert few == many
+
+
+# --- The case page's link to its entries --------------------------------------------------------------------
+
+
+def test_the_case_page_links_to_its_entries_with_their_count(client, auditor, open_case, analyst):
+    case = open_case()
+    services.case_confirm(case_id=case.pk, actor=analyst, reason="The key is live.")
+    case.refresh_from_db()
+    client.force_login(auditor)
+
+    page = client.get(reverse("admin:cases_case_change", args=(case.pk,))).content.decode()
+
+    count = AuditEntry.objects.filter(case_id=case.pk).count()
+    assert count >= 2  # opening and confirming at least
+    assert f'href="{ENTRIES}?case_id={case.pk}"' in page
+    link_text = f"{count} entries in the audit chain</a>; its latest transition is entry #{case.chain_seq}."
+    assert link_text in page
+
+
+def test_the_linked_changelist_lists_only_that_cases_entries(client, auditor, open_case):
+    first, second = open_case(), open_case()
+    client.force_login(auditor)
+
+    page = client.get(ENTRIES, {"case_id": first.pk})
+
+    shown = {entry.case_id for entry in page.context["cl"].result_list}
+    assert shown == {first.pk} != {second.pk}
+
+
+def test_the_owner_sees_no_audit_trail_on_the_case_page(client, owner, open_case):
+    case = open_case()
+    client.force_login(owner)
+
+    page = client.get(reverse("admin:cases_case_change", args=(case.pk,)))
+
+    assert page.status_code == 200
+    assert "entries in the audit chain" not in page.content.decode()
