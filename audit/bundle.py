@@ -41,7 +41,14 @@ from audit.bundle_verifier.verify_bundle import (
     SIGNATURE_PREFIX,
     signed_statement,
 )
-from audit.models import ENTRY_COLUMNS, AuditEntry, AuditHead, AuditVerification, VerificationTrigger
+from audit.models import (
+    ENTRY_COLUMNS,
+    EXPORT_PERMISSION,
+    AuditEntry,
+    AuditHead,
+    AuditVerification,
+    VerificationTrigger,
+)
 from audit.services import audit_entry_append, audit_trail_verify
 from audit.signing import PublicKey, bundle_public_key, bundle_sign
 from cases.models import (
@@ -60,7 +67,6 @@ from cases.selectors import case_is_visible
 from findings.models import Exposure, Finding
 from portal.permissions import Actor, require_permission
 
-EXPORT_PERMISSION = "audit.export_evidence_bundle"
 VERIFIER_DIR = Path(__file__).resolve().parent / "bundle_verifier"
 # What the auditor runs, first in the zip so it is the first thing they see.
 SHIPPED_FILES = ("README.txt", "verify_bundle.py")

@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 
 GENESIS_HASH = "0" * 64
+# Declared on AuditEntry (Meta.permissions); held by analysts, approvers and auditors (portal/roles.py).
+EXPORT_PERMISSION = "audit.export_evidence_bundle"
 
 
 class AuditTrailImmutable(Exception):

@@ -119,8 +119,12 @@ def run_sampled(command: list[str]) -> tuple[str, float]:
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT) as process:
         peak_kb = 0
         while process.poll() is None:
-            total = _pss_kb(process.pid) + sum(_pss_kb(pid) for pid in _child_pids(process.pid))
-            peak_kb = max(peak_kb, total)
+            children = _child_pids(process.pid)
+            total = _pss_kb(process.pid) + sum(_pss_kb(pid) for pid in children)
+            # A sample across a fork (the writer read before it, the new child after) counts the pages
+            # they then share twice; such a sample is dropped (the set of children changed under it).
+            if _child_pids(process.pid) == children:
+                peak_kb = max(peak_kb, total)
             time.sleep(0.02)
         output = process.stdout.read() if process.stdout else ""
         if process.returncode:

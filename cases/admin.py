@@ -13,9 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from audit.api.bundle_views import bundle_download
-from audit.bundle import EXPORT_PERMISSION
-from audit.models import AuditEntry
+from audit.models import EXPORT_PERMISSION, AuditEntry
 from cases import services
 from cases.errors import CaseWorkflowError
 from cases.forms import DecisionForm, RouteStepForm
@@ -327,21 +325,7 @@ class CaseAdmin(HistoryAdmin):
                 request, "Select exactly one case: an evidence bundle holds one case.", messages.WARNING
             )
             return None
-        try:
-            response, summary = bundle_download(actor=request.user, case_id=selected[0].pk)
-        except (PermissionDenied, ValidationError) as error:
-            reason = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
-            self.message_user(request, reason, messages.ERROR)
-            return None
-        # Shown on the next page: the download itself cannot carry a message.
-        self.message_user(
-            request,
-            f"Exported {summary.filename} (SHA-256 {summary.sha256}), signed with the bundle key "
-            f"{summary.public_key.fingerprint}. Auditors check it against the key you give them out of band "
-            "(manage.py audit_public_key).",
-            messages.SUCCESS,
-        )
-        return response
+        return HttpResponseRedirect(reverse("cases_evidence_bundle", args=(selected[0].pk,)))
 
     @admin.display(description="Reference", ordering="id")
     def reference(self, case: Case) -> str:

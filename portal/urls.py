@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from audit.views import evidence_bundle_view
 from cases.reports.admin import alignment_report_view
 
 admin.site.site_header = "NHI Governance Portal"
@@ -19,6 +20,11 @@ urlpatterns = [
         "admin/cases/alignment-report/",
         admin.site.admin_view(alignment_report_view),
         name="cases_alignment_report",
+    ),
+    path(
+        "admin/cases/<int:case_id>/evidence-bundle/",
+        admin.site.admin_view(evidence_bundle_view),
+        name="cases_evidence_bundle",
     ),
     path("admin/", admin.site.urls),
     # The plain sign-in for NHI owners (the admin keeps its own), and their page.

@@ -5,7 +5,6 @@ a case the caller cannot see, or no case, is a 404, as everywhere in the API. Th
 temporary file (evidence files can be large) and streamed from there.
 """
 
-import tempfile
 from typing import Any
 
 from django.http import FileResponse
@@ -16,12 +15,12 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from audit.bundle import EXPORT_PERMISSION, BundleSummary, evidence_bundle_export
+from audit.downloads import bundle_download
+from audit.models import EXPORT_PERMISSION
 from cases.selectors import case_list
 from portal.api.filters import MAX_ID
 from portal.api.permissions import require_perm
 from portal.api.schema import error_responses
-from portal.permissions import Actor
 
 MayExportBundles = require_perm(EXPORT_PERMISSION, to="export evidence bundles")
 
@@ -38,28 +37,6 @@ class ZipRenderer(BaseRenderer):
         self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
     ) -> bytes:
         return data if isinstance(data, bytes) else JSONRenderer().render(data)
-
-
-def bundle_download(*, actor: Actor, case_id: int) -> tuple[FileResponse, BundleSummary]:
-    """Export the bundle into a temporary file and answer with it (the API's and the admin's download).
-
-    The headers name the bundle's SHA-256 and the signing key, to compare with the one obtained out of band.
-    """
-    # Not a `with`: the response closes (and so deletes) it once the download is sent.
-    scratch = tempfile.TemporaryFile()  # noqa: SIM115
-    try:
-        summary = evidence_bundle_export(actor=actor, case_id=case_id, output=scratch)
-    except BaseException:
-        scratch.close()
-        raise
-    scratch.seek(0)
-    response = FileResponse(
-        scratch, as_attachment=True, filename=summary.filename, content_type="application/zip"
-    )
-    response["X-Bundle-SHA256"] = summary.sha256
-    response["X-Bundle-Public-Key"] = summary.public_key.hex
-    response["X-Bundle-Key-Fingerprint"] = summary.public_key.fingerprint
-    return response, summary
 
 
 def _case_id(segment: str) -> int | None:

@@ -121,7 +121,9 @@ def test_the_case_list_offers_the_export_to_those_who_may(client: Any, analyst: 
 
 def test_the_admin_action_downloads_the_selected_cases_bundle(client: Any, analyst: Any, case: Case) -> None:
     client.force_login(analyst)
-    response = client.post(CASES, {"action": "export_evidence_bundle", "_selected_action": [case.pk]})
+    chosen = client.post(CASES, {"action": "export_evidence_bundle", "_selected_action": [case.pk]})
+    assert chosen.status_code == 302
+    response = client.get(chosen["Location"])
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
     assert response["Content-Disposition"] == f'attachment; filename="{case.reference}-evidence-bundle.zip"'
@@ -151,6 +153,14 @@ def test_owners_are_not_offered_the_action_and_cannot_post_it(client: Any, owner
     assert "Export evidence bundle" not in client.get(CASES).content.decode()
     response = client.post(CASES, {"action": "export_evidence_bundle", "_selected_action": [case.pk]})
     assert response.get("Content-Type") != "application/zip"
+    assert not AuditEntry.objects.filter(event="case.bundle_export").exists()
+
+
+def test_the_download_page_refuses_an_owner_and_exports_nothing(client: Any, owner: Any, case: Case) -> None:
+    client.force_login(owner)
+    response = client.get(reverse("cases_evidence_bundle", args=(case.pk,)), follow=True)
+    assert response.get("Content-Type") != "application/zip"
+    assert "may not export evidence bundles" in response.content.decode()
     assert not AuditEntry.objects.filter(event="case.bundle_export").exists()
 
 
