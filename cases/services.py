@@ -652,6 +652,26 @@ def _digest_upload(file: UploadedFile) -> tuple[str, int]:
     return hasher.hexdigest(), size
 
 
+def _action_item_create(
+    case: Case, *, actor: User, event: str, change_reason: str | None = None, **fields: Any
+) -> ActionItem:
+    """Validate, save and record one new action item of a locked, workable case."""
+    item = ActionItem(case=case, created_by=actor, **fields)
+    item.full_clean()
+    item._history_user = actor  # type: ignore[attr-defined]
+    if change_reason is not None:
+        item._change_reason = change_reason  # type: ignore[attr-defined]
+    item.save()
+    audit_entry_append(
+        actor=actor,
+        event=event,
+        target=item,
+        case_id=case.pk,
+        after=audit_fields(item, ACTION_ITEM_AUDITED_FIELDS),
+    )
+    return item
+
+
 @transaction.atomic
 def action_item_add(
     *,
@@ -665,25 +685,15 @@ def action_item_add(
     actor = require_permission(actor, "cases.add_actionitem", to="add action items")
     case = _lock_case(case_id=case_id, actor=actor)
     _require_workable(case, to="add action items")
-    item = ActionItem(
-        case=case,
+    return _action_item_create(
+        case,
+        actor=actor,
+        event="action_item.add",
         kind=kind,
         title=title.strip(),
         owning_team=owning_team,
         external_reference=external_reference,
-        created_by=actor,
     )
-    item.full_clean()
-    item._history_user = actor  # type: ignore[attr-defined]
-    item.save()
-    audit_entry_append(
-        actor=actor,
-        event="action_item.add",
-        target=item,
-        case_id=case.pk,
-        after=audit_fields(item, ACTION_ITEM_AUDITED_FIELDS),
-    )
-    return item
 
 
 @transaction.atomic
@@ -697,26 +707,16 @@ def action_item_propose(
     actor = require_permission(actor, "cases.propose_actionitem", to="propose action items")
     case = _lock_case(case_id=case_id, actor=actor)
     _require_workable(case, to="add action items")
-    item = ActionItem(
-        case=case,
+    return _action_item_create(
+        case,
+        actor=actor,
+        event="action_item.propose",
+        change_reason="proposed: awaits a person's approval",
         kind=kind,
         title=title.strip(),
         owning_team=owning_team,
-        created_by=actor,
         requires_approval=True,
     )
-    item.full_clean()
-    item._history_user = actor  # type: ignore[attr-defined]
-    item._change_reason = "proposed: awaits a person's approval"  # type: ignore[attr-defined]
-    item.save()
-    audit_entry_append(
-        actor=actor,
-        event="action_item.propose",
-        target=item,
-        case_id=case.pk,
-        after=audit_fields(item, ACTION_ITEM_AUDITED_FIELDS),
-    )
-    return item
 
 
 @transaction.atomic
